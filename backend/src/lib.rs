@@ -1,0 +1,1 @@
+//! Pixelator's backend.

@@ -1,0 +1,3 @@
+//! The `pixelator` command.
+
+fn main() {}
