@@ -357,9 +357,12 @@ impl CellSpan {
     }
 }
 
-/// Pillow's support and weights for the cells of one axis.
-fn axis_spans(length: u32, cells: u32) -> Vec<CellSpan> {
-    let scale = length as f64 / cells as f64;
+/// Pillow's support and weights for the cells of one axis of `length` samples that
+/// stand for an axis `extent` samples long (the same as `length` but for a picture
+/// at reduced scale, see [`GridBuilder::with_extent`]): the filter's geometry
+/// follows the extent, the support is clipped to the samples there are.
+fn scaled_axis_spans(length: u32, extent: f64, cells: u32) -> Vec<CellSpan> {
+    let scale = extent / cells as f64;
     let half_width = scale.max(1.0);
     (0..cells)
         .map(|cell| {
@@ -412,7 +415,26 @@ impl GridBuilder {
         layout: PixelLayout,
         shapes: &[GridShape],
     ) -> Result<GridBuilder, GridError> {
-        if width == 0 || height == 0 {
+        GridBuilder::with_extent(width, height, (width as f64, height as f64), layout, shapes)
+    }
+
+    /// A builder for `width x height` samples that stand for an image whose size, in
+    /// units of one sample, is `extent` (width, height), which may be fractional
+    /// and at most one sample smaller than the sample counts.
+    ///
+    /// This is for a picture decoded at a reduced scale: a JPEG's DC coefficients
+    /// give one sample per 8x8 block, so a 6028-pixel-wide photo gives 754 samples
+    /// standing for 753.5. Sample `x` is centred at `x + 0.5` as usual; the grid
+    /// cells are laid out over the extent, exactly where they lie on the full image.
+    pub fn with_extent(
+        width: u32,
+        height: u32,
+        extent: (f64, f64),
+        layout: PixelLayout,
+        shapes: &[GridShape],
+    ) -> Result<GridBuilder, GridError> {
+        let (extent_width, extent_height) = extent;
+        if width == 0 || height == 0 || !(extent_width > 0.0 && extent_height > 0.0) {
             return Err(GridError::EmptyImage { width, height });
         }
         if shapes.is_empty() {
@@ -432,7 +454,7 @@ impl GridBuilder {
         column_counts.dedup();
         let column_spans: Vec<Vec<CellSpan>> = column_counts
             .iter()
-            .map(|&columns| axis_spans(width, columns))
+            .map(|&columns| scaled_axis_spans(width, extent_width, columns))
             .collect();
 
         let mut breakpoints: Vec<u32> = column_spans
@@ -473,7 +495,7 @@ impl GridBuilder {
                 plan: column_counts
                     .binary_search(&shape.columns)
                     .expect("counted above"),
-                rows: axis_spans(height, shape.rows),
+                rows: scaled_axis_spans(height, extent_height, shape.rows),
                 first_open_row: 0,
                 sums: vec![0.0; shape.cells() * channels],
             })
@@ -737,8 +759,8 @@ mod tests {
                 ]
             })
             .collect();
-        let columns = axis_spans(width, shape.columns);
-        let rows = axis_spans(height, shape.rows);
+        let columns = scaled_axis_spans(width, width as f64, shape.columns);
+        let rows = scaled_axis_spans(height, height as f64, shape.rows);
         let mut horizontal = vec![0f64; height as usize * shape.columns as usize * 4];
         for y in 0..height as usize {
             for (cell, span) in columns.iter().enumerate() {
@@ -817,6 +839,62 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn an_extent_equal_to_the_sample_counts_changes_nothing() {
+        let pixels = noise(90, 70, 5);
+        let wanted = shapes(&[8, 64]);
+        let plain = grids_of(&pixels, 90, 70, PixelLayout::Rgba, &wanted).unwrap();
+        let mut builder =
+            GridBuilder::with_extent(90, 70, (90.0, 70.0), PixelLayout::Rgba, &wanted).unwrap();
+        for row in pixels.chunks_exact(90 * 4) {
+            builder.push_row(row).unwrap();
+        }
+        assert_eq!(builder.finish().unwrap(), plain);
+    }
+
+    #[test]
+    fn block_means_with_a_fractional_extent_give_the_full_images_grid() {
+        // A smooth picture 8 * 61 - 4 pixels wide: its 8x8 block means (the last
+        // column of blocks half outside, padded by repeating the edge) stand for an
+        // image 60.5 blocks wide.
+        let (width, height) = (8 * 61 - 4, 8 * 40);
+        let value = |x: u32, y: u32| ((x * 180) / width + (y * 60) / height) as u8;
+        let pixels: Vec<u8> = (0..height)
+            .flat_map(|y| (0..width).map(move |x| value(x, y)))
+            .collect();
+        let wanted = shapes(&[8, 16]);
+        let full = grids_of(&pixels, width, height, PixelLayout::Gray, &wanted).unwrap();
+
+        let (across, down) = (width.div_ceil(8), height / 8);
+        let mut builder = GridBuilder::with_extent(
+            across,
+            down,
+            (width as f64 / 8.0, down as f64),
+            PixelLayout::Gray,
+            &wanted,
+        )
+        .unwrap();
+        for block_y in 0..down {
+            let row: Vec<u8> = (0..across)
+                .map(|block_x| {
+                    let sum: u32 = (0..64)
+                        .map(|i| {
+                            let x = (block_x * 8 + i % 8).min(width - 1);
+                            value(x, block_y * 8 + i / 8) as u32
+                        })
+                        .sum();
+                    ((sum + 32) / 64) as u8
+                })
+                .collect();
+            builder.push_row(&row).unwrap();
+        }
+        for (ours, theirs) in builder.finish().unwrap().iter().zip(&full) {
+            for (a, b) in ours.cells().iter().zip(theirs.cells()) {
+                assert!((a[0] as i32 - b[0] as i32).abs() <= 1, "{a:?} vs {b:?}");
             }
         }
     }
