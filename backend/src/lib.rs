@@ -1,1 +1,5 @@
 //! Pixelator's backend.
+
+pub mod config;
+pub mod pixelator;
+pub mod s3;
