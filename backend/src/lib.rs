@@ -1,5 +1,6 @@
 //! Pixelator's backend.
 
+pub mod api;
 pub mod config;
 pub mod pixelator;
 pub mod s3;
