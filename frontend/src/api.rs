@@ -82,8 +82,19 @@ pub async fn images(cursor: Option<&str>, limit: u32) -> Result<ImagePage, ApiFa
 
 /// `GET /api/images/{key}`: one image, `processing` until its manifest exists.
 pub async fn image(key: &str) -> Result<ImageView, ApiFailure> {
-    let path = format!("/api/images/{}", String::from(encode_uri_component(key)));
-    call("GET", &path, None).await
+    call(
+        "GET",
+        &image_path(key, |segment| String::from(encode_uri_component(segment))),
+        None,
+    )
+    .await
+}
+
+/// The path of one image: the key as the rest of the path, each of its segments
+/// URL-encoded, so no proxy has to pass an encoded slash.
+pub fn image_path(key: &str, encode: impl Fn(&str) -> String) -> String {
+    let segments: Vec<String> = key.split('/').map(encode).collect();
+    format!("/api/images/{}", segments.join("/"))
 }
 
 async fn call<T: DeserializeOwned>(
@@ -136,4 +147,23 @@ async fn call<T: DeserializeOwned>(
         });
     }
     serde_json::from_str(&text).map_err(|error| ApiFailure::Malformed(error.to_string()))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_path_keeps_the_keys_folders_and_encodes_the_rest() {
+        let encode = |segment: &str| {
+            segment
+                .replace(' ', "%20")
+                .replace('(', "%28")
+                .replace(')', "%29")
+        };
+        assert_eq!(
+            image_path("uploads/0a1b/summer trip (1).jpg", encode),
+            "/api/images/uploads/0a1b/summer%20trip%20%281%29.jpg"
+        );
+    }
 }
