@@ -16,18 +16,32 @@ pub const MANIFEST_PREFIX: &str = "manifests/";
 /// What every variant's file name starts with.
 pub const VARIANT_PREFIX: &str = "pixelated-";
 
+/// Extensions of image formats the pipeline recognises but never writes. A variant
+/// whose source name ends in one of them is renamed like one claiming a wrong format.
+pub const OTHER_IMAGE_EXTENSIONS: &[&str] = &[
+    "heic", "heif", "hif", "avif", "jxl", "jp2", "j2k", "jpx", "psd", "ico", "svg", "qoi", "exr",
+    "hdr", "dds", "pnm", "ppm", "pgm", "pbm",
+];
+
 /// The key of a source's variant for `shape`, written as `written`.
 ///
-/// The file extension changes only when the name claims another format than the one
-/// written (a PNG uploaded as `photo.jpg` gives `pixelated-8x8-photo.png`); a name
-/// with no known extension is kept as it is.
+/// The file extension changes only when the name claims another image format than
+/// the one written (a PNG uploaded as `photo.jpg` or `photo.heic` gives
+/// `pixelated-8x8-photo.png`); a name with no image extension is kept as it is.
 pub fn variant_key(source_key: &str, shape: GridShape, written: ImageFormat) -> String {
     let (dir, file) = split_key(source_key);
     let file = match file.rsplit_once('.') {
-        Some((stem, extension)) => match ImageFormat::from_extension(extension) {
-            Some(claimed) if claimed != written => format!("{stem}.{}", written.extension()),
-            _ => file.to_owned(),
-        },
+        Some((stem, extension)) => {
+            let claims_other = match ImageFormat::from_extension(extension) {
+                Some(claimed) => claimed != written,
+                None => OTHER_IMAGE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()),
+            };
+            if claims_other {
+                format!("{stem}.{}", written.extension())
+            } else {
+                file.to_owned()
+            }
+        }
         None => file.to_owned(),
     };
     format!(
@@ -96,6 +110,10 @@ mod tests {
         assert_eq!(
             variant_key("a/b/photo.jpg", shape, ImageFormat::Png),
             "a/b/pixelated-8x8-photo.png"
+        );
+        assert_eq!(
+            variant_key("a/IMG_0001.HEIC", shape, ImageFormat::Jpeg),
+            "a/pixelated-8x8-IMG_0001.jpg"
         );
         assert_eq!(
             variant_key("a/scan", shape, ImageFormat::Png),
