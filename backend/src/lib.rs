@@ -1,6 +1,7 @@
 //! Pixelator's backend.
 
 pub mod api;
+pub mod codec;
 pub mod config;
 pub mod pixelator;
 pub mod s3;
