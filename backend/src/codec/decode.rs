@@ -12,8 +12,10 @@
 //! crate's row reader, the other formats are decoded whole by `image` and then fed
 //! row by row. 16-bit and floating-point samples are rounded to 8 bits on the way.
 //!
-//! Partial decodes are refused: a JPEG must reach its end-of-image marker, and a
-//! decoder's "unexpected end of file" becomes [`CodecError::Truncated`].
+//! Partial decodes are refused: a JPEG must reach its end-of-image marker, a WebP
+//! must hold every byte its RIFF header declares, and a decoder's "unexpected end
+//! of file" becomes [`CodecError::Truncated`]. The tests cut files of every format
+//! at several points to hold this.
 
 use std::io::Cursor;
 
@@ -78,6 +80,8 @@ pub fn decode(
         ImageFormat::Webp => {
             let decoder = image::codecs::webp::WebPDecoder::new(reader)
                 .map_err(|error| classify(format, error))?;
+            metadata::webp_is_complete(bytes)
+                .map_err(|detail| CodecError::Truncated { format, detail })?;
             decode_whole(decoder, &header)
         }
         ImageFormat::Bmp => {

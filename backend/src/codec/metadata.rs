@@ -180,6 +180,24 @@ fn skip_entropy_coded_data(bytes: &[u8], mut position: usize) -> Option<usize> {
     }
 }
 
+/// Whether a WebP holds all the bytes its RIFF header declares. A file cut short
+/// can still decode when the cut falls after the image data (in the EXIF chunk, say),
+/// but then what follows the pixels, the orientation included, is lost.
+pub fn webp_is_complete(bytes: &[u8]) -> Result<(), String> {
+    let declared = bytes
+        .get(4..8)
+        .and_then(|size| size.try_into().ok())
+        .map(|size: [u8; 4]| u32::from_le_bytes(size) as u64 + 8)
+        .ok_or_else(|| "the RIFF header is cut short".to_owned())?;
+    if declared > bytes.len() as u64 {
+        return Err(format!(
+            "the RIFF header declares {declared} bytes but only {} are present",
+            bytes.len()
+        ));
+    }
+    Ok(())
+}
+
 /// The payload of the first `eXIf` chunk of a PNG.
 fn png_exif(bytes: &[u8]) -> Option<&[u8]> {
     let mut position = 8; // after the signature
@@ -302,6 +320,17 @@ mod tests {
             orientation(ImageFormat::Gif, b"GIF89a"),
             Orientation::Normal
         );
+    }
+
+    #[test]
+    fn a_webp_shorter_than_its_riff_size_is_incomplete() {
+        let mut webp = b"RIFF".to_vec();
+        webp.extend_from_slice(&12u32.to_le_bytes());
+        webp.extend_from_slice(b"WEBPVP8L\0\0\0\0");
+        assert_eq!(webp_is_complete(&webp), Ok(()));
+        webp.extend_from_slice(b"trailing bytes are fine");
+        assert_eq!(webp_is_complete(&webp), Ok(()));
+        assert!(webp_is_complete(&webp[..19]).is_err());
     }
 
     #[test]
