@@ -5,3 +5,4 @@ pub mod codec;
 pub mod config;
 pub mod pixelator;
 pub mod s3;
+pub mod telemetry;
