@@ -2,6 +2,7 @@
 //! a fitting HTTP status.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use pixelator_shared::wire::ApiError;
@@ -15,6 +16,9 @@ pub enum ApiFailure {
     /// unchanged cannot help.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The request body is larger than the API reads.
+    #[error("the request body is too large")]
+    RequestTooLarge,
     /// The declared media type is not one the pipeline reads.
     #[error("{message}")]
     UnsupportedType {
@@ -60,6 +64,7 @@ impl ApiFailure {
     pub fn code(&self) -> &'static str {
         match self {
             ApiFailure::InvalidRequest(_) => "invalid_request",
+            ApiFailure::RequestTooLarge => "request_too_large",
             ApiFailure::UnsupportedType { .. } => "unsupported_type",
             ApiFailure::FileTooLarge { .. } => "file_too_large",
             ApiFailure::EmptyFile => "empty_file",
@@ -81,7 +86,9 @@ impl ApiFailure {
             | ApiFailure::InvalidCursor
             | ApiFailure::InvalidLimit { .. } => StatusCode::BAD_REQUEST,
             ApiFailure::UnsupportedType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiFailure::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiFailure::FileTooLarge { .. } | ApiFailure::RequestTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiFailure::NotFound(_) => StatusCode::NOT_FOUND,
             ApiFailure::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiFailure::Store(error) if error.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -92,6 +99,16 @@ impl ApiFailure {
     /// Whether the same request can succeed later.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ApiFailure::Store(error) if error.is_retryable())
+    }
+}
+
+impl From<JsonRejection> for ApiFailure {
+    fn from(rejection: JsonRejection) -> ApiFailure {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiFailure::RequestTooLarge
+        } else {
+            ApiFailure::InvalidRequest(rejection.body_text())
+        }
     }
 }
 

@@ -37,8 +37,7 @@ pub(super) async fn create_upload(
     State(state): State<ApiState>,
     request: Result<Json<UploadRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<UploadTicket>), ApiFailure> {
-    let Json(request) =
-        request.map_err(|rejection| ApiFailure::InvalidRequest(rejection.body_text()))?;
+    let Json(request) = request?;
     let config = &state.config;
 
     let format = accepted_format(&request.content_type)?;
