@@ -1,6 +1,6 @@
 //! The embedded S3 server driven by the real AWS SDK client and by plain HTTP: keys, listings,
 //! multipart uploads, copies, conditional requests, checksums, presigned URLs (case C23),
-//! CORS, event notifications (cases C01, C06, C07) and restarts.
+//! POST uploads, CORS, event notifications (cases C01, C06, C07) and restarts.
 
 // Helpers outside #[test] functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -1998,4 +1998,222 @@ async fn invalid_configuration_is_refused_before_listening() {
         "{error}"
     );
     assert!(foreign.path().join("somebody-elses.txt").exists());
+}
+
+/// A browser-style POST upload (multipart form with a SigV4-signed policy that wants keys
+/// under `uploads/` and an image content type).
+async fn post_upload(
+    endpoint: &str,
+    key: &str,
+    content_type: &str,
+    data: &[u8],
+) -> reqwest::Response {
+    use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+    use aws_sigv4::sign::v4;
+    use base64::Engine as _;
+
+    // Whole seconds: x-amz-date has no fractions.
+    let seconds = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(seconds);
+    let iso = DateTime::from(now).fmt(DateTimeFormat::DateTime).unwrap();
+    let amz_date: String = iso.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let credential = format!("{ACCESS_KEY}/{}/{REGION}/s3/aws4_request", &amz_date[..8]);
+    let expiration = DateTime::from(now + Duration::from_secs(300))
+        .fmt(DateTimeFormat::DateTime)
+        .unwrap();
+    let policy = serde_json::json!({
+        "expiration": expiration,
+        "conditions": [
+            { "bucket": SOURCE },
+            ["starts-with", "$key", "uploads/"],
+            ["starts-with", "$Content-Type", "image/"],
+            ["content-length-range", 1, 1_048_576],
+            { "x-amz-algorithm": "AWS4-HMAC-SHA256" },
+            { "x-amz-credential": credential },
+            { "x-amz-date": amz_date },
+        ]
+    });
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let signing_key = v4::generate_signing_key(SECRET_KEY, now, REGION, "s3");
+    let signature = v4::calculate_signature(signing_key, policy.as_bytes());
+
+    let boundary = "----pixelator-form-boundary";
+    let mut body = Vec::new();
+    for (name, value) in [
+        ("key", key),
+        ("Content-Type", content_type),
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+        ("x-amz-credential", credential.as_str()),
+        ("x-amz-date", amz_date.as_str()),
+        ("policy", policy.as_str()),
+        ("x-amz-signature", signature.as_str()),
+    ] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: {content_type}\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+
+    reqwest::Client::new()
+        .post(format!("{endpoint}/{SOURCE}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn post_upload_within_its_policy_is_stored_and_reported_as_post() {
+    let dir = data_dir();
+    let mut s3 = TestS3::start(dir.path()).await;
+    let png = case_file("c22-octet-stream.png");
+
+    let accepted = post_upload(
+        &s3.server.endpoint(),
+        "uploads/posted.png",
+        "image/png",
+        &png,
+    )
+    .await;
+    assert_eq!(accepted.status(), 204, "{}", accepted.text().await.unwrap());
+    let event = s3.next_event().await;
+    assert_eq!(event["Records"][0]["eventName"], "ObjectCreated:Post");
+    assert_eq!(event["Records"][0]["s3"]["object"]["size"], png.len());
+    let head = s3
+        .client
+        .head_object()
+        .bucket(SOURCE)
+        .key("uploads/posted.png")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("image/png"));
+    assert_eq!(
+        get_bytes(&s3.client, SOURCE, "uploads/posted.png").await,
+        png
+    );
+
+    let outside = post_upload(
+        &s3.server.endpoint(),
+        "elsewhere/posted.png",
+        "image/png",
+        &png,
+    )
+    .await;
+    // S3 answers 403 AccessDenied; s3s answers 400 InvalidPolicyDocument. Either way the
+    // upload is refused and nothing is stored.
+    assert!(outside.status().is_client_error());
+    let text = outside.text().await.unwrap();
+    assert!(
+        text.contains("<Code>InvalidPolicyDocument</Code>"),
+        "{text}"
+    );
+    let not_an_image = post_upload(
+        &s3.server.endpoint(),
+        "uploads/x.txt",
+        "text/plain",
+        b"hello",
+    )
+    .await;
+    assert!(not_an_image.status().is_client_error());
+    let text = not_an_image.text().await.unwrap();
+    assert!(
+        text.contains("<Code>InvalidPolicyDocument</Code>"),
+        "{text}"
+    );
+    assert_eq!(all_keys(&s3.client, SOURCE).await, ["uploads/posted.png"]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s3.assert_no_event();
+    s3.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn expires_is_kept_and_listing_shows_owners_when_asked() {
+    let dir = data_dir();
+    let s3 = TestS3::start(dir.path()).await;
+    let expires = aws_sdk_s3::primitives::DateTime::from_secs(1_900_000_000);
+    s3.client
+        .put_object()
+        .bucket(SOURCE)
+        .key("e")
+        .expires(expires)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let head = s3
+        .client
+        .head_object()
+        .bucket(SOURCE)
+        .key("e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.expires_string(), Some("Sun, 17 Mar 2030 17:46:40 GMT"));
+
+    let plain = s3
+        .client
+        .list_objects_v2()
+        .bucket(SOURCE)
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.contents()[0].owner().is_none());
+    let owned = s3
+        .client
+        .list_objects_v2()
+        .bucket(SOURCE)
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    let owner = owned.contents()[0].owner().unwrap();
+    assert_eq!(owner.id().map(str::len), Some(64));
+    s3.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_folder_is_refused() {
+    let dir = data_dir();
+    let s3 = TestS3::start(dir.path()).await;
+    let (sink, _events) = tokio::sync::mpsc::channel(1);
+    let error = pixelator::embedded::start(pixelator::embedded::EmbeddedS3Config {
+        data_dir: dir.path().to_owned(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        region: REGION.into(),
+        buckets: vec![SOURCE.into()],
+        cors_origins: Vec::new(),
+        notifications: vec![pixelator::embedded::NotificationTarget {
+            configuration_id: "c".into(),
+            bucket: SOURCE.into(),
+            prefix: String::new(),
+            suffix: String::new(),
+            events: vec![pixelator::embedded::EventKind::ObjectCreated],
+            sink,
+        }],
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("in use by another process"),
+        "{error}"
+    );
+    s3.server.shutdown().await;
 }

@@ -134,6 +134,12 @@ pub(crate) fn timestamp_of_ms(ms: i64) -> Timestamp {
     Timestamp::from(time)
 }
 
+/// Milliseconds since the Unix epoch of a timestamp.
+pub(crate) fn ms_of_timestamp(timestamp: &Timestamp) -> i64 {
+    let nanos = time::OffsetDateTime::from(timestamp.clone()).unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +242,7 @@ mod tests {
             content_disposition: None,
             content_language: None,
             cache_control: None,
+            expires_ms: None,
             metadata: Default::default(),
             checksum: None,
             parts_count: None,

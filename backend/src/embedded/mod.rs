@@ -4,9 +4,9 @@
 //! the AWS SDKs: buckets, objects (PUT, POST, GET with ranges, HEAD, DELETE, copy), listings,
 //! multipart uploads and conditional requests, with Signature V4 (headers, presigned URLs,
 //! aws-chunked streaming uploads) checked against one local access key. The s3s crate handles
-//! the protocol and the signatures; storage is our own: any
-//! valid key is stored exactly, and an upload becomes visible only after its length and
-//! checksums are verified, atomically and durably. Each object creation or removal in a
+//! the protocol and the signatures; storage is our own: any valid key is stored exactly, and
+//! an upload becomes visible only after its length and checksums are verified, atomically
+//! and durably. Each object creation or removal in a
 //! configured bucket produces the S3 event notification JSON that Amazon S3 would send, into
 //! a bounded queue. CORS answers preflights from the configured web origins only, for the
 //! presigned PUTs and GETs a browser makes.
@@ -14,9 +14,11 @@
 //! Known limits, by design: one access key; no versioning, ACLs, policies, tagging, object
 //! lock or encryption (those operations answer `NotImplemented`); the credential scope's
 //! region is not compared with the configured one; POST uploads are held in memory by s3s
-//! and limited to [`MAX_POST_OBJECT_SIZE`]; `GetObject` by part number is not supported;
-//! objects assembled from multipart uploads keep no full-object checksum; the checksum of a
-//! DeleteObjects request body is not verified.
+//! and limited to [`MAX_POST_OBJECT_SIZE`], and a POST whose policy conditions fail gets s3s's
+//! 400 `InvalidPolicyDocument` where S3 answers 403 `AccessDenied`; `GetObject` by part
+//! number is not supported; objects assembled from multipart uploads keep no full-object
+//! checksum; the checksum of a DeleteObjects request body is not verified; a data folder
+//! serves one process at a time.
 
 mod checksum;
 mod conditions;

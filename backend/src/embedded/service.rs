@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead as _, AsyncSeekExt as _, ReadBuf};
 use tracing::{debug, error, info};
 
 use super::checksum::{BodyHasher, ChecksumKind, StoredChecksum};
-use super::conditions::{Conditions, timestamp_of_ms};
+use super::conditions::{Conditions, ms_of_timestamp, timestamp_of_ms};
 use super::events::{EventName, Notifier, ObjectEvent, RequestOrigin};
 use super::listing::{
     ListEntry, ListPage, ListQuery, continuation_token, list_page, parse_continuation_token,
@@ -94,6 +94,7 @@ macro_rules! fill_read_headers {
         $output.content_disposition = $meta.content_disposition.clone();
         $output.content_language = $meta.content_language.clone();
         $output.cache_control = $meta.cache_control.clone();
+        $output.expires = $meta.expires_ms.map(timestamp_of_ms);
         if !$meta.metadata.is_empty() {
             $output.metadata = Some($meta.metadata.clone().into_iter().collect());
         }
@@ -107,7 +108,7 @@ macro_rules! fill_read_headers {
 #[derive(Debug)]
 pub(crate) struct EmbeddedService {
     store: Arc<Store>,
-    notifier: Notifier,
+    notifier: Arc<Notifier>,
     region: String,
     owner_id: String,
 }
@@ -123,7 +124,7 @@ impl EmbeddedService {
     ) -> Self {
         Self {
             store,
-            notifier,
+            notifier: Arc::new(notifier),
             region,
             owner_id,
         }
@@ -159,45 +160,30 @@ impl EmbeddedService {
         meta.checksum = received.checksum.clone();
         let temp = received.seal(&meta).await?;
 
-        let change = {
-            let store = Arc::clone(&self.store);
-            let bucket = Arc::clone(&bucket);
-            let meta = meta.clone();
-            blocking(move || store.commit_object(&bucket, temp, &meta, &new.condition)).await?
-        };
-        info!(
-            bucket = bucket.name(),
-            key = %meta.key,
-            bytes = meta.size,
-            ms = started.elapsed().as_millis(),
-            event = ?new.event,
-            "object stored"
-        );
-
-        self.report_created(new.event, &bucket, &meta, change, caller)
-            .await;
-        Ok(meta)
-    }
-
-    async fn report_created(
-        &self,
-        name: EventName,
-        bucket: &Bucket,
-        meta: &ObjectMeta,
-        change: Change,
-        caller: &Caller,
-    ) {
-        let event = ObjectEvent {
-            name,
-            bucket: bucket.name(),
-            key: &meta.key,
-            object: Some((meta.size, &meta.etag)),
-            sequence: change.sequence,
-            time_ms: meta.last_modified_ms,
-            access_key: &caller.access_key,
-            origin: &caller.origin,
-        };
-        self.notifier.publish(&event).await;
+        let store = Arc::clone(&self.store);
+        let notifier = Arc::clone(&self.notifier);
+        let caller = caller.clone();
+        detached(async move {
+            let change = {
+                let store = Arc::clone(&store);
+                let bucket = Arc::clone(&bucket);
+                let meta = meta.clone();
+                blocking(move || store.commit_object(&bucket, temp, &meta, &new.condition)).await?
+            };
+            info!(
+                bucket = bucket.name(),
+                key = %meta.key,
+                bytes = meta.size,
+                ms = started.elapsed().as_millis(),
+                event = ?new.event,
+                "object stored"
+            );
+            notifier
+                .publish(&created(new.event, &bucket, &meta, change, &caller))
+                .await;
+            Ok(meta)
+        })
+        .await
     }
 
     /// Removes one object and reports it; `false` when there was none.
@@ -208,29 +194,37 @@ impl EmbeddedService {
         condition: WriteCondition,
         caller: &Caller,
     ) -> S3Result<bool> {
-        let removed = {
-            let store = Arc::clone(&self.store);
-            let bucket = Arc::clone(bucket);
-            let key = key.to_owned();
-            blocking(move || store.delete_object(&bucket, &key, &condition)).await?
-        };
-        let Some((_, change)) = removed else {
-            return Ok(false);
-        };
-        info!(bucket = bucket.name(), key, "object deleted");
+        let store = Arc::clone(&self.store);
+        let notifier = Arc::clone(&self.notifier);
+        let bucket = Arc::clone(bucket);
+        let key = key.to_owned();
+        let caller = caller.clone();
+        detached(async move {
+            let removed = {
+                let store = Arc::clone(&store);
+                let bucket = Arc::clone(&bucket);
+                let key = key.clone();
+                blocking(move || store.delete_object(&bucket, &key, &condition)).await?
+            };
+            let Some((_, change)) = removed else {
+                return Ok(false);
+            };
+            info!(bucket = bucket.name(), key = %key, "object deleted");
 
-        let event = ObjectEvent {
-            name: EventName::Delete,
-            bucket: bucket.name(),
-            key,
-            object: None,
-            sequence: change.sequence,
-            time_ms: now_ms(),
-            access_key: &caller.access_key,
-            origin: &caller.origin,
-        };
-        self.notifier.publish(&event).await;
-        Ok(true)
+            let event = ObjectEvent {
+                name: EventName::Delete,
+                bucket: bucket.name(),
+                key: &key,
+                object: None,
+                sequence: change.sequence,
+                time_ms: now_ms(),
+                access_key: &caller.access_key,
+                origin: &caller.origin,
+            };
+            notifier.publish(&event).await;
+            Ok(true)
+        })
+        .await
     }
 
     /// Opens an object and checks read conditions; the shared start of GET and HEAD.
@@ -253,7 +247,13 @@ impl EmbeddedService {
         list_page(&index, query)
     }
 
-    fn object_dto(&self, key: &str, summary: &super::store::ObjectSummary, encode: bool) -> Object {
+    fn object_dto(
+        &self,
+        key: &str,
+        summary: &super::store::ObjectSummary,
+        encode: bool,
+        with_owner: bool,
+    ) -> Object {
         Object {
             e_tag: Some(ETag::Strong(summary.etag.clone())),
             key: Some(encode_if(key, encode)),
@@ -262,6 +262,7 @@ impl EmbeddedService {
             storage_class: Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,
             )),
+            owner: with_owner.then(|| self.owner()),
             ..Object::default()
         }
     }
@@ -318,6 +319,7 @@ struct UploadFields {
     content_disposition: Option<String>,
     content_language: Option<String>,
     cache_control: Option<String>,
+    expires: Option<s3s::dto::Timestamp>,
     metadata: Option<s3s::dto::Metadata>,
     checksum_algorithm: Option<ChecksumAlgorithm>,
     checksums: [(ChecksumKind, Option<String>); 5],
@@ -339,6 +341,7 @@ macro_rules! upload_fields {
             content_disposition: input.content_disposition,
             content_language: input.content_language,
             cache_control: input.cache_control,
+            expires: input.expires,
             metadata: input.metadata,
             checksum_algorithm: input.checksum_algorithm,
             checksums: [
@@ -398,6 +401,7 @@ impl UploadFields {
             content_disposition: self.content_disposition,
             content_language: self.content_language,
             cache_control: self.cache_control,
+            expires_ms: self.expires.as_ref().map(ms_of_timestamp),
             metadata: self
                 .metadata
                 .map(|m| m.into_iter().collect())
@@ -690,7 +694,8 @@ impl S3 for EmbeddedService {
         };
 
         let page = self.list(&bucket, &query);
-        let (contents, common_prefixes) = self.page_dtos(&page, encode);
+        let (contents, common_prefixes) =
+            self.page_dtos(&page, encode, input.fetch_owner.unwrap_or(false));
         let output = ListObjectsV2Output {
             name: Some(bucket.name().to_owned()),
             prefix: Some(encode_if(&prefix, encode)),
@@ -726,7 +731,8 @@ impl S3 for EmbeddedService {
         };
 
         let page = self.list(&bucket, &query);
-        let (contents, common_prefixes) = self.page_dtos(&page, encode);
+        // ListObjects (v1) always shows owners.
+        let (contents, common_prefixes) = self.page_dtos(&page, encode, true);
         // S3 sends NextMarker only when a delimiter is given; clients otherwise resume
         // after the last key.
         let next_marker = input
@@ -816,6 +822,7 @@ impl S3 for EmbeddedService {
                 content_disposition: input.content_disposition,
                 content_language: input.content_language,
                 cache_control: input.cache_control,
+                expires_ms: input.expires.as_ref().map(ms_of_timestamp),
                 metadata: input
                     .metadata
                     .map(|m| m.into_iter().collect())
@@ -829,32 +836,38 @@ impl S3 for EmbeddedService {
         meta.parts_count = None;
         meta.last_modified_ms = now_ms();
 
-        let (meta, change) = {
-            let store = Arc::clone(&self.store);
-            let target = Arc::clone(&target);
-            blocking_s3(move || {
-                let temp = store.temp_file();
-                let md5 = copy_bytes(file, source_meta.size, temp.path())
-                    .map_err(S3Error::internal_error)?;
-                meta.etag = hex(&md5);
-                append_footer(temp.path(), &meta).map_err(S3Error::internal_error)?;
-                let change = store
-                    .commit_object(&target, temp, &meta, &WriteCondition::Always)
-                    .map_err(store_error)?;
-                Ok((meta, change))
-            })
-            .await?
-        };
-        info!(
-            bucket = target.name(),
-            key = %meta.key,
-            source_bucket = source.name(),
-            bytes = meta.size,
-            ms = started.elapsed().as_millis(),
-            "object copied"
-        );
-        self.report_created(EventName::Copy, &target, &meta, change, &caller)
-            .await;
+        let store = Arc::clone(&self.store);
+        let notifier = Arc::clone(&self.notifier);
+        let meta = detached(async move {
+            let (meta, change) = {
+                let target = Arc::clone(&target);
+                blocking_s3(move || {
+                    let temp = store.temp_file();
+                    let md5 = copy_bytes(file, source_meta.size, temp.path())
+                        .map_err(S3Error::internal_error)?;
+                    meta.etag = hex(&md5);
+                    append_footer(temp.path(), &meta).map_err(S3Error::internal_error)?;
+                    let change = store
+                        .commit_object(&target, temp, &meta, &WriteCondition::Always)
+                        .map_err(store_error)?;
+                    Ok((meta, change))
+                })
+                .await?
+            };
+            info!(
+                bucket = target.name(),
+                key = %meta.key,
+                source_bucket = source.name(),
+                bytes = meta.size,
+                ms = started.elapsed().as_millis(),
+                "object copied"
+            );
+            notifier
+                .publish(&created(EventName::Copy, &target, &meta, change, &caller))
+                .await;
+            Ok(meta)
+        })
+        .await?;
 
         let mut result = CopyObjectResult {
             e_tag: Some(ETag::Strong(meta.etag.clone())),
@@ -886,6 +899,7 @@ impl S3 for EmbeddedService {
                 content_disposition: input.content_disposition,
                 content_language: input.content_language,
                 cache_control: input.cache_control,
+                expires_ms: input.expires.as_ref().map(ms_of_timestamp),
                 metadata: input
                     .metadata
                     .map(|m| m.into_iter().collect())
@@ -1000,30 +1014,37 @@ impl S3 for EmbeddedService {
         let condition = write_condition(input.if_match, input.if_none_match)?;
 
         let requested = requested_parts(input.multipart_upload.and_then(|m| m.parts))?;
-        let (meta, change) = {
-            let store = Arc::clone(&self.store);
-            let bucket = Arc::clone(&bucket);
-            let id = input.upload_id.clone();
-            let key = input.key.clone();
-            blocking_s3(move || complete_upload(&store, &bucket, &id, &key, &requested, &condition))
+        let store = Arc::clone(&self.store);
+        let notifier = Arc::clone(&self.notifier);
+        let id = input.upload_id.clone();
+        let key = input.key.clone();
+        let meta = detached(async move {
+            let (meta, change) = {
+                let bucket = Arc::clone(&bucket);
+                blocking_s3(move || {
+                    complete_upload(&store, &bucket, &id, &key, &requested, &condition)
+                })
                 .await?
-        };
-        info!(
-            bucket = bucket.name(),
-            key = %meta.key,
-            bytes = meta.size,
-            parts = meta.parts_count,
-            ms = started.elapsed().as_millis(),
-            "multipart upload completed"
-        );
-        self.report_created(
-            EventName::CompleteMultipartUpload,
-            &bucket,
-            &meta,
-            change,
-            &caller,
-        )
-        .await;
+            };
+            info!(
+                bucket = bucket.name(),
+                key = %meta.key,
+                bytes = meta.size,
+                parts = meta.parts_count,
+                ms = started.elapsed().as_millis(),
+                "multipart upload completed"
+            );
+            let event = created(
+                EventName::CompleteMultipartUpload,
+                &bucket,
+                &meta,
+                change,
+                &caller,
+            );
+            notifier.publish(&event).await;
+            Ok(meta)
+        })
+        .await?;
 
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
@@ -1118,13 +1139,18 @@ impl S3 for EmbeddedService {
 }
 
 impl EmbeddedService {
-    fn page_dtos(&self, page: &ListPage, encode: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
+    fn page_dtos(
+        &self,
+        page: &ListPage,
+        encode: bool,
+        with_owner: bool,
+    ) -> (Vec<Object>, Vec<CommonPrefix>) {
         let mut contents = Vec::new();
         let mut common_prefixes = Vec::new();
         for entry in &page.entries {
             match entry {
                 ListEntry::Object(key, summary) => {
-                    contents.push(self.object_dto(key, summary, encode))
+                    contents.push(self.object_dto(key, summary, encode, with_owner))
                 }
                 ListEntry::CommonPrefix(prefix) => common_prefixes.push(CommonPrefix {
                     prefix: Some(encode_if(prefix, encode)),
@@ -1408,6 +1434,37 @@ fn store_error(error: StoreError) -> S3Error {
             error!(error = %other, "storage failure");
             S3Error::internal_error(other)
         }
+    }
+}
+
+/// Runs the end of a write (commit, then event) in a task of its own: if the client goes
+/// away meanwhile, the request's future is dropped, but the work is not cut between the commit
+/// and the event, which would leave an object stored and never reported.
+async fn detached<T, F>(work: F) -> S3Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = S3Result<T>> + Send + 'static,
+{
+    tokio::spawn(work).await.map_err(S3Error::internal_error)?
+}
+
+/// The event of a created object.
+fn created<'a>(
+    name: EventName,
+    bucket: &'a Bucket,
+    meta: &'a ObjectMeta,
+    change: Change,
+    caller: &'a Caller,
+) -> ObjectEvent<'a> {
+    ObjectEvent {
+        name,
+        bucket: bucket.name(),
+        key: &meta.key,
+        object: Some((meta.size, &meta.etag)),
+        sequence: change.sequence,
+        time_ms: meta.last_modified_ms,
+        access_key: &caller.access_key,
+        origin: &caller.origin,
     }
 }
 

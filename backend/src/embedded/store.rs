@@ -6,6 +6,7 @@
 //! bucket's folder. The file holds the object's bytes followed by a footer: the metadata as
 //! JSON (the full key included), the footer's length and a magic. Layout of the data folder:
 //!
+//! - `FORMAT` and `LOCK`: the folder's format, and a file locked while a process uses it.
 //! - `tmp/`: files being received. Emptied at start, never listed.
 //! - `buckets/<bucket>/bucket.json`: when the bucket was created.
 //! - `buckets/<bucket>/objects/<aa>/<sha256 of key, 64 hex digits>`: one file per object.
@@ -49,6 +50,9 @@ const MAX_FOOTER_LEN: u32 = 1 << 20;
 const FORMAT_FILE: &str = "FORMAT";
 const FORMAT_TEXT: &str = "pixelator embedded S3 store, format 1\n";
 
+/// Locked while a process has the store open.
+const LOCK_FILE: &str = "LOCK";
+
 /// Suffix of a multipart upload folder that a completion has claimed.
 const COMPLETING_SUFFIX: &str = ".completing";
 
@@ -78,6 +82,12 @@ pub(crate) enum StoreError {
         path: PathBuf,
         /// What was found.
         reason: String,
+    },
+    /// Another process has the data folder open.
+    #[error("{} is in use by another process", path.display())]
+    Locked {
+        /// The data folder.
+        path: PathBuf,
     },
     /// The bucket does not exist.
     #[error("no such bucket")]
@@ -142,6 +152,9 @@ pub(crate) struct ObjectMeta {
     /// `Cache-Control` as given at upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<String>,
+    /// `Expires` as given at upload, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
     /// User metadata (`x-amz-meta-*`), names without the prefix.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
@@ -299,6 +312,9 @@ pub(crate) struct Store {
     buckets: RwLock<BTreeMap<String, Arc<Bucket>>>,
     sequence: AtomicU64,
     temp_counter: AtomicU64,
+    /// Held (with an exclusive lock) while the store is open, so that two processes never
+    /// share a data folder.
+    _lock: File,
 }
 
 impl Store {
@@ -307,6 +323,7 @@ impl Store {
     pub(crate) fn open(root: &Path) -> Result<Self, StoreError> {
         fs::create_dir_all(root).at(root)?;
         check_format_file(root)?;
+        let lock = lock_folder(root)?;
 
         let tmp = root.join("tmp");
         let buckets_dir = root.join("buckets");
@@ -339,6 +356,7 @@ impl Store {
             buckets: RwLock::new(buckets),
             sequence: AtomicU64::new(0),
             temp_counter: AtomicU64::new(0),
+            _lock: lock,
         })
     }
 
@@ -832,6 +850,23 @@ fn check_format_file(root: &Path) -> Result<(), StoreError> {
     }
 }
 
+fn lock_folder(root: &Path) -> Result<File, StoreError> {
+    let path = root.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: root.to_owned(),
+        }),
+        Err(fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+    }
+}
+
 fn load_bucket(name: String, dir: PathBuf) -> Result<Bucket, StoreError> {
     let record_path = dir.join("bucket.json");
     let record_bytes = fs::read(&record_path).at(&record_path)?;
@@ -988,6 +1023,7 @@ mod tests {
             content_disposition: None,
             content_language: None,
             cache_control: None,
+            expires_ms: None,
             metadata: BTreeMap::from([("colour".to_owned(), "blue".to_owned())]),
             checksum: None,
             parts_count: None,
@@ -1120,6 +1156,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(first < second && second < third.sequence);
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_folder_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::Locked { .. })
+        ));
+        drop(first);
+        Store::open(dir.path()).unwrap();
     }
 
     #[test]
