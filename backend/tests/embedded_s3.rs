@@ -479,7 +479,7 @@ async fn put_keeps_content_type_and_user_metadata_and_answers_the_md5_etag() {
 }
 
 #[tokio::test]
-async fn ranged_get_returns_partial_content() {
+async fn ranged_get_and_head_return_partial_content() {
     let dir = data_dir();
     let s3 = TestS3::start(dir.path()).await;
     let data: Vec<u8> = (0..=255).collect();
@@ -532,6 +532,35 @@ async fn ranged_get_returns_partial_content() {
         .await
         .unwrap_err();
     assert_eq!(error_status(&beyond), Some(416));
+    let head = s3
+        .client
+        .head_object()
+        .bucket(SOURCE)
+        .key("r")
+        .range("bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(10));
+    assert_eq!(head.content_range(), Some("bytes 0-9/256"));
+    let presigned = s3
+        .client
+        .head_object()
+        .bucket(SOURCE)
+        .key("r")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let ranged = http
+        .head(presigned.uri())
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    let whole = http.head(presigned.uri()).send().await.unwrap();
+    assert_eq!(whole.status(), 200);
     s3.server.shutdown().await;
 }
 
@@ -2215,5 +2244,87 @@ async fn a_second_server_on_the_same_data_folder_is_refused() {
         error.to_string().contains("in use by another process"),
         "{error}"
     );
+    s3.server.shutdown().await;
+}
+
+/// The bench photos folder: PIXELATOR_BENCH_IMAGES, or ../shared/bench-images from the
+/// repository's root.
+fn bench_image(name: &str) -> Vec<u8> {
+    let folder = std::env::var("PIXELATOR_BENCH_IMAGES")
+        .unwrap_or_else(|_| format!("{}/../../shared/bench-images", env!("CARGO_MANIFEST_DIR")));
+    std::fs::read(format!("{folder}/{name}")).unwrap_or_else(|e| panic!("{folder}/{name}: {e}"))
+}
+
+/// Load run, on demand (`cargo test --test embedded_s3 -- --ignored --nocapture`): 100
+/// concurrent presigned PUTs of a 2 MP photo; every one must succeed and be reported once.
+/// Prints the wall time and the test process's peak resident memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "load run, on demand"]
+async fn hundred_concurrent_presigned_uploads_all_succeed_and_are_reported() {
+    const UPLOADS: usize = 100;
+    let dir = data_dir();
+    let mut s3 = TestS3::start(dir.path()).await;
+    let photo = bench_image("jpeg-medium-portrait-1800x1200-orient6.jpg");
+    let http = reqwest::Client::new();
+
+    let mut urls = Vec::with_capacity(UPLOADS);
+    for i in 0..UPLOADS {
+        let presigning = PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+        urls.push(
+            presign_put(
+                &s3,
+                &format!("uploads/{i:03}/photo.jpg"),
+                "image/jpeg",
+                photo.len(),
+                presigning,
+            )
+            .await,
+        );
+    }
+
+    let started = std::time::Instant::now();
+    let uploads = urls.into_iter().map(|url| {
+        let http = http.clone();
+        let photo = photo.clone();
+        tokio::spawn(async move {
+            http.put(url)
+                .header("content-type", "image/jpeg")
+                .body(photo)
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    });
+    let drain = async {
+        let mut received = 0;
+        while received < UPLOADS {
+            s3.next_event().await;
+            received += 1;
+        }
+        received
+    };
+    let (statuses, events) = tokio::join!(futures::future::join_all(uploads), drain);
+    let elapsed = started.elapsed();
+
+    let failures = statuses
+        .iter()
+        .filter(|s| !matches!(s, Ok(Ok(status)) if status.as_u16() == 200))
+        .count();
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    println!(
+        "{UPLOADS} presigned uploads of {} bytes: {failures} failed, {events} events, {:.2} s, {peak}",
+        photo.len(),
+        elapsed.as_secs_f64()
+    );
+    assert_eq!(failures, 0);
+    assert_eq!(all_keys(&s3.client, SOURCE).await.len(), UPLOADS);
     s3.server.shutdown().await;
 }

@@ -268,8 +268,10 @@ fn validate(config: &EmbeddedS3Config) -> Result<Vec<HeaderValue>, EmbeddedError
         .iter()
         .map(|origin| {
             let trimmed = origin.trim_end_matches('/');
-            let is_origin = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
-                && !trimmed["https://".len().min(trimmed.len())..].contains('/');
+            let host = trimmed
+                .strip_prefix("http://")
+                .or_else(|| trimmed.strip_prefix("https://"));
+            let is_origin = host.is_some_and(|host| !host.is_empty() && !host.contains('/'));
             match HeaderValue::from_str(trimmed) {
                 Ok(value) if is_origin => Ok(value),
                 _ => Err(EmbeddedError::InvalidConfig(format!(
@@ -394,13 +396,22 @@ impl hyper::service::Service<http::Request<Incoming>> for Gateway {
             return Box::pin(async move { Ok(with_ids(refusal, ids)) });
         }
 
+        // s3s answers a HEAD with a Range 200; S3 answers 206, as for GET.
+        let ranged_head =
+            request.method() == Method::HEAD && request.headers().contains_key(header::RANGE);
         let mut service = self.service.clone();
         Box::pin(async move {
             std::future::poll_fn(|cx| {
                 tower::Service::<http::Request<Incoming>>::poll_ready(&mut service, cx)
             })
             .await?;
-            let response = tower::Service::call(&mut service, request).await?;
+            let mut response = tower::Service::call(&mut service, request).await?;
+            if ranged_head
+                && response.status() == StatusCode::OK
+                && response.headers().contains_key(header::CONTENT_RANGE)
+            {
+                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            }
             Ok(with_ids(response, ids))
         })
     }
