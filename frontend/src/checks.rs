@@ -219,16 +219,17 @@ pub fn check_content(head: &[u8], limits: &Limits) -> Result<Accepted, Refusal> 
     Ok(Accepted { format, dimensions })
 }
 
-/// A byte count for people: `812 B`, `4.2 MB`.
+/// A byte count for people, in units of 1024 as upload limits are usually set:
+/// `812 B`, `4.0 MB`, `50 MB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
+    if bytes < 1024 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1000.0;
+    let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
         unit += 1;
     }
     if value < 10.0 {
@@ -257,12 +258,12 @@ mod tests {
     #[test]
     fn empty_and_oversized_files_are_refused_before_reading() {
         let limits = Limits {
-            max_upload_bytes: 1_000_000,
+            max_upload_bytes: 1 << 20,
             ..Limits::default()
         };
         assert_eq!(check_size(0, &limits), Err(Refusal::Empty));
-        assert_eq!(check_size(1_000_000, &limits), Ok(()));
-        let refusal = check_size(1_500_000, &limits).unwrap_err();
+        assert_eq!(check_size(1 << 20, &limits), Ok(()));
+        let refusal = check_size(3 << 19, &limits).unwrap_err();
         assert_eq!(
             refusal.to_string(),
             "file too large: 1.5 MB, the limit is 1.0 MB"
@@ -330,7 +331,7 @@ mod tests {
     #[test]
     fn byte_counts_read_naturally() {
         assert_eq!(human_bytes(812), "812 B");
-        assert_eq!(human_bytes(4_167_727), "4.2 MB");
-        assert_eq!(human_bytes(52_428_800), "52 MB");
+        assert_eq!(human_bytes(4_167_727), "4.0 MB");
+        assert_eq!(human_bytes(52_428_800), "50 MB");
     }
 }

@@ -5,12 +5,13 @@
 //! orientation (`imageOrientation: "from-image"`) and leaves colours as stored
 //! (`colorSpaceConversion: "none"`), as the pipeline's decoder does. For a large
 //! photo a second `createImageBitmap` makes the smaller copy [`sampling`] asks for;
-//! both run off the main thread. Only the copy's pixels are read back and handed to
-//! [`grids_of`], so the main thread never holds a 12 MP buffer.
+//! both run off the main thread. Only the copy's pixels are read back, and the grid
+//! code takes them a slice of rows at a time between which the page stays live, so
+//! the main thread neither holds a 12 MP buffer nor stalls.
 //!
 //! [`sampling`]: crate::sampling
 
-use pixelator_shared::grid::{Grid, GridBuilder, GridShape, PixelLayout, grids_of};
+use pixelator_shared::grid::{Grid, GridBuilder, GridError, GridShape, PixelLayout};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -18,7 +19,7 @@ use web_sys::{
     ImageBitmap, ImageBitmapOptions, ImageOrientation, ResizeQuality,
 };
 
-use crate::browser::{describe, now};
+use crate::browser::{describe, now, sleep};
 use crate::checks::{Limits, Refusal};
 use crate::sampling::sample_size;
 
@@ -92,10 +93,9 @@ pub async fn preview(
         pixels.map_err(|error| PreviewError::Refused(Refusal::Undecodable(describe(&error))))?;
     let decode_ms = now() - started;
 
-    let started = now();
-    let grids = grids_of(&pixels, sampled.0, sampled.1, PixelLayout::Rgba, &shapes)
+    let (grids, grid_ms) = grids_in_slices(&pixels, sampled, &shapes)
+        .await
         .map_err(|error| PreviewError::Refused(Refusal::Undecodable(error.to_string())))?;
-    let grid_ms = now() - started;
 
     Ok(Preview {
         width,
@@ -105,6 +105,41 @@ pub async fn preview(
         decode_ms,
         grid_ms,
     })
+}
+
+/// How long the grid code may hold the main thread at a time, in milliseconds.
+const SLICE_MS: f64 = 8.0;
+
+/// The grids of `pixels` (`size`, RGBA), computed a slice of rows at a time with the
+/// page's event loop running in between, so that input and drawing never wait for
+/// the whole computation. Returns the grids and the milliseconds spent computing.
+pub async fn grids_in_slices(
+    pixels: &[u8],
+    size: (u32, u32),
+    shapes: &[GridShape],
+) -> Result<(Vec<Grid>, f64), GridError> {
+    let mut builder = GridBuilder::new(size.0, size.1, PixelLayout::Rgba, shapes)?;
+    let mut rows = pixels.chunks_exact(size.0 as usize * 4);
+    let mut busy_ms = 0.0;
+    loop {
+        let started = now();
+        let mut more = false;
+        for row in rows.by_ref() {
+            builder.push_row(row)?;
+            if now() - started > SLICE_MS {
+                more = true;
+                break;
+            }
+        }
+        busy_ms += now() - started;
+        if !more {
+            break;
+        }
+        sleep(0).await;
+    }
+    let started = now();
+    let grids = builder.finish()?;
+    Ok((grids, busy_ms + now() - started))
 }
 
 /// Decodes an encoded image into a bitmap turned upright by its EXIF orientation,

@@ -402,8 +402,8 @@ async fn an_upload_shows_its_progress_then_processing() {
     assert_eq!(card.get_attribute("data-state").as_deref(), Some("ready"));
 
     entry.set_upload.set(UploadState::Sending {
-        sent: 2_500_000.0,
-        total: 10_000_000.0,
+        sent: 2_621_440.0,
+        total: 10_485_760.0,
     });
     sleep(0).await;
     let bar = find(&card, "[role=progressbar]").unwrap();

@@ -262,7 +262,7 @@ pub fn aspect_ratio(image: &ImageView) -> String {
     }
 }
 
-/// Dimensions, format and size, as far as known: `4032 × 3024 · JPEG · 4.2 MB`.
+/// Dimensions, format and size, as far as known: `4032 × 3024 · JPEG · 4.0 MB`.
 pub fn facts(image: &ImageView) -> String {
     let mut facts = Vec::new();
     if let (Some(width), Some(height)) = (image.width, image.height) {
@@ -394,7 +394,7 @@ mod tests {
         let mut shown = image("a", ImageStatus::Done, "a");
         shown.format = Some(pixelator_shared::wire::ImageFormat::Jpeg);
         shown.bytes = Some(4_167_727);
-        assert_eq!(facts(&shown), "4 × 3 · JPEG · 4.2 MB");
+        assert_eq!(facts(&shown), "4 × 3 · JPEG · 4.0 MB");
         assert_eq!(aspect_ratio(&shown), "4 / 3");
         shown.width = None;
         assert_eq!(aspect_ratio(&shown), "1 / 1");
