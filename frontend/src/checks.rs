@@ -34,7 +34,7 @@ impl Default for Limits {
             grid_sizes: DEFAULT_GRID_SIZES.to_vec(),
             grid_mode: GridMode::Classic,
             max_upload_bytes: 50 * 1024 * 1024,
-            max_pixels: 100_000_000,
+            max_pixels: 50_000_000,
             accepted: ImageFormat::ALL.to_vec(),
         }
     }
@@ -172,7 +172,7 @@ impl fmt::Display for Refusal {
                 limit / 1_000_000
             ),
             Refusal::UnsupportedFormat(name) => write!(f, "unsupported format: {name}"),
-            Refusal::NotAnImage(what) => write!(f, "not an image: this is a {what}"),
+            Refusal::NotAnImage(what) => write!(f, "not an image: the content is a {what}"),
             Refusal::Unrecognised => f.write_str("not an image the pipeline can read"),
             Refusal::Undecodable(reason) => {
                 write!(
@@ -279,7 +279,7 @@ mod tests {
             Refusal::TooManyPixels {
                 width: 100_000,
                 height: 100_000,
-                limit: 100_000_000
+                limit: 50_000_000
             }
         );
     }
@@ -287,7 +287,10 @@ mod tests {
     #[test]
     fn a_pdf_is_not_an_image() {
         let refusal = check_content(b"%PDF-1.4\n", &Limits::default()).unwrap_err();
-        assert_eq!(refusal.to_string(), "not an image: this is a PDF document");
+        assert_eq!(
+            refusal.to_string(),
+            "not an image: the content is a PDF document"
+        );
     }
 
     #[test]

@@ -87,7 +87,7 @@ fn sniff_iso_media<'a>(brands: impl Iterator<Item = &'a [u8]>) -> Sniffed {
         b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs",
     ]) {
         Sniffed::UnsupportedImage("HEIC")
-    } else if has(&[b"mif1", b"msf1"]) {
+    } else if has(&[b"mif1", b"msf1", b"heif"]) {
         Sniffed::UnsupportedImage("HEIF")
     } else {
         Sniffed::NotAnImage("video")

@@ -269,7 +269,7 @@ async fn files_the_pipeline_cannot_process_are_refused_on_their_card_and_never_u
     );
     let expected = [
         ("IMG_0001.jpg", "unsupported format: HEIC"),
-        ("invoice.pdf", "not an image: this is a PDF document"),
+        ("invoice.pdf", "not an image: the content is a PDF document"),
         ("empty.png", "empty file"),
     ];
     for (name, message) in expected {

@@ -39,6 +39,11 @@ pub fn FileCard(
         facts.join(" · ")
     };
     let busy = move || entry.upload.get().is_busy();
+    let key = move || match entry.upload.get() {
+        UploadState::Processing { key, .. } => Some(key),
+        UploadState::Done(view) => Some(view.key),
+        _ => None,
+    };
 
     view! {
         <article
@@ -46,6 +51,7 @@ pub fn FileCard(
             data-testid="file-card"
             data-file-name=name.clone()
             data-state=state_name
+            data-key=key
             aria-busy=move || busy().to_string()
         >
             <header class="card-head">
