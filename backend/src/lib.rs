@@ -9,3 +9,4 @@ pub mod pixelator;
 pub mod s3;
 pub mod serve;
 pub mod telemetry;
+pub mod worker;

@@ -33,13 +33,17 @@ enum Action {
     /// pixelator on its events, the API and the web page. Configured by
     /// PIXELATOR_* variables.
     Serve,
+    /// Run the pixelator as a service receiving S3 event JSON by webhook
+    /// (POST /events with a bearer token), for MinIO, Ceph, Garage and other
+    /// S3-compatible stores named by the standard AWS variables.
+    Worker(services::WorkerArgs),
 }
 
 fn main() -> ExitCode {
     let command = Command::parse();
     let default_level = match command.action {
         Action::Pixelate(_) => "warn",
-        Action::Serve => "info",
+        Action::Serve | Action::Worker(_) => "info",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
             }
         },
         Action::Serve => finish(services::serve()),
+        Action::Worker(args) => finish(services::worker(args)),
     }
 }
 

@@ -1,10 +1,26 @@
-//! `pixelator serve`: the long-running way of running the pipeline. It reads its
-//! configuration from the environment (`PIXELATOR_*`) and runs until Ctrl-C or
+//! `pixelator serve` and `pixelator worker`: the long-running ways of running the
+//! pipeline. Both read their configuration from the environment (`PIXELATOR_*`,
+//! and the standard AWS variables for the worker's store) and run until Ctrl-C or
 //! SIGTERM.
 
+use std::net::SocketAddr;
+
 use anyhow::Context;
+use clap::Args;
 use pixelator::config::Config;
-use pixelator::serve;
+use pixelator::pixelator::{Pixelator, PixelatorSettings};
+use pixelator::worker::{self, WorkerState};
+use pixelator::{delivery, serve};
+use tokio::sync::mpsc;
+
+/// Arguments of `pixelator worker`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// At start, also queue every source in the bucket that has no manifest for
+    /// its current ETag (events the webhook never delivered).
+    #[arg(long)]
+    reconcile: bool,
+}
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -18,4 +34,43 @@ pub(crate) fn serve() -> anyhow::Result<()> {
     let config = Config::from_env().context("invalid configuration")?;
     runtime()?.block_on(serve::run(config))?;
     Ok(())
+}
+
+/// Runs the pixelator behind a webhook endpoint.
+pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let config = Config::from_env().context("invalid configuration")?;
+    let token = match &config.worker_token {
+        Some(token) => token.clone(),
+        None => {
+            let token = worker::new_token().context("no randomness for a worker token")?;
+            eprintln!(
+                "PIXELATOR_WORKER_TOKEN is not set; this run accepts the bearer token {token}"
+            );
+            token
+        }
+    };
+    let address = SocketAddr::new(config.bind_address, config.worker_port);
+
+    runtime()?.block_on(async move {
+        let s3 = pixelator::s3::client_from_env(config.s3_path_style).await;
+        let pixelator = Pixelator::new(s3, PixelatorSettings::from_config(&config));
+        if args.reconcile {
+            let (queue, queued) = mpsc::channel(config.delivery.queue_capacity);
+            tokio::spawn(delivery::run(
+                pixelator.clone(),
+                queued,
+                config.delivery.clone(),
+            ));
+            let reconciling = pixelator.clone();
+            tokio::spawn(async move {
+                if let Err(error) = delivery::reconcile(&reconciling, &queue).await {
+                    tracing::error!(error = %error, "reconciliation failed");
+                }
+            });
+        }
+        let state = WorkerState::new(pixelator, &token, config.delivery.concurrency);
+        worker::run(state, address)
+            .await
+            .with_context(|| format!("the worker on {address} stopped"))
+    })
 }

@@ -270,12 +270,13 @@ pub fn case_event(name: &str) -> Value {
     serde_json::from_slice(&case_bytes(name)).expect("case event JSON")
 }
 
-/// The folder of the bench photos: `PIXELATOR_BENCH_IMAGES`, or
-/// `../shared/bench-images` from the repository root.
+/// The folder of the bench photos: `PIXELATOR_BENCH_IMAGES` (relative to the
+/// repository root), by default `../shared/bench-images`.
 pub fn bench_images_dir() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     match std::env::var_os("PIXELATOR_BENCH_IMAGES") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench-images"),
+        Some(dir) => root.join(dir),
+        None => root.join("../shared/bench-images"),
     }
 }
 
