@@ -161,9 +161,10 @@ pub fn inspect(entry: FileEntry, limits: Limits) {
     });
 }
 
-/// Uploads `entry`'s file unless it cannot be sent now; `on_done` runs when the
-/// pipeline reports it done.
-pub fn start_upload(entry: FileEntry, on_done: impl Fn() + 'static) {
+/// Uploads `entry`'s file unless it cannot be sent now. `on_news` runs when the
+/// file is stored and when the pipeline is done with it: the gallery then has
+/// something new to show.
+pub fn start_upload(entry: FileEntry, on_news: impl Fn() + Copy + 'static) {
     if !entry.can_upload() {
         return;
     }
@@ -174,13 +175,17 @@ pub fn start_upload(entry: FileEntry, on_done: impl Fn() + 'static) {
     set_upload.set(UploadState::Requesting);
     spawn_local(async move {
         let report = move |state: UploadState| {
+            let stored = matches!(state, UploadState::Processing { .. });
             set_upload.try_set(state);
+            if stored {
+                on_news();
+            }
         };
         let last = upload(&file, format, report).await;
         let done = matches!(last, UploadState::Done(_));
         set_upload.try_set(last);
         if done {
-            on_done();
+            on_news();
         }
     });
 }

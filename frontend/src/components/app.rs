@@ -17,7 +17,7 @@ pub fn App() -> impl IntoView {
     let (limits, set_limits) = signal(Limits::default());
     let (entries, set_entries) = signal(Vec::<FileEntry>::new());
     let (next_id, set_next_id) = signal(0u32);
-    // Bumped whenever an upload is done, so the gallery looks at once.
+    // Bumped whenever an upload is stored or done, so the gallery looks at once.
     let (gallery_nudge, set_gallery_nudge) = signal(0u32);
 
     // The limits are the server's; until it answers (or if it cannot), the
@@ -43,11 +43,11 @@ pub fn App() -> impl IntoView {
         set_entries.update(|entries| entries.extend(added));
     });
 
-    let on_done = move || set_gallery_nudge.update(|nudge| *nudge += 1);
-    let upload_one = Callback::new(move |entry: FileEntry| start_upload(entry, on_done));
+    let on_news = move || set_gallery_nudge.update(|nudge| *nudge += 1);
+    let upload_one = Callback::new(move |entry: FileEntry| start_upload(entry, on_news));
     let upload_all = move |_| {
         for entry in entries.get_untracked() {
-            start_upload(entry, on_done);
+            start_upload(entry, on_news);
         }
     };
     let remove = Callback::new(move |id: u32| {

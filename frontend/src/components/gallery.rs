@@ -28,7 +28,7 @@ pub const POLL_EVERY: Duration = Duration::from_secs(4);
 /// The gallery section.
 #[component]
 pub fn Gallery(
-    /// Changes whenever an upload on this page is done, to look at once.
+    /// Changes whenever an upload on this page is stored or done, to look at once.
     nudge: ReadSignal<u32>,
 ) -> impl IntoView {
     let (images, set_images) = signal(Vec::<ImageView>::new());
@@ -84,7 +84,8 @@ pub fn Gallery(
         });
     };
 
-    // Looks at the first page on start and whenever an upload here is done.
+    // Looks at the first page on start and whenever an upload here is stored or
+    // done.
     Effect::new(move |_| {
         nudge.track();
         refresh();
@@ -183,7 +184,6 @@ pub fn Gallery(
 /// One image of the gallery.
 #[component]
 fn GalleryItem(image: ImageView, on_open: Callback<String>) -> impl IntoView {
-    let aspect = aspect_ratio(&image);
     let key = image.key.clone();
     let status = match image.status {
         ImageStatus::Done => ("Done", "ok"),
@@ -208,7 +208,7 @@ fn GalleryItem(image: ImageView, on_open: Callback<String>) -> impl IntoView {
                 aria-label=format!("Open {}", image.name)
                 on:click=move |_| on_open.run(key.clone())
             >
-                <div class="frame" style:aspect-ratio=aspect.clone()>
+                <div class="frame">
                     {move || match (&original, original_broken.get()) {
                         (Some(url), false) => view! {
                             <img
@@ -227,7 +227,7 @@ fn GalleryItem(image: ImageView, on_open: Callback<String>) -> impl IntoView {
             {(!image.variants.is_empty()).then(|| view! {
                 <div class="variant-strip">
                     {image.variants.iter().map(|variant| view! {
-                        <div class="frame small" style:aspect-ratio=aspect.clone()>
+                        <div class="frame small">
                             <img
                                 class="variant"
                                 src=variant.url.clone()

@@ -42,6 +42,12 @@ pub fn Previews(
 #[component]
 fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
     let aspect = format!("{} / {}", preview.width, preview.height);
+    // Tall pictures would make tall tiles: the row is narrowed so that no tile is
+    // taller than the page's tile height.
+    let row_width = format!(
+        "calc((var(--tile-height) * {} / {} + 10px) * 5)",
+        preview.width, preview.height
+    );
     let timing = if preview.sampled == (preview.width, preview.height) {
         format!(
             "Grids computed in {:.1} ms · decoded in {:.0} ms",
@@ -69,6 +75,7 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
     view! {
         <div
             class="previews"
+            style:max-width=row_width
             data-testid="previews"
             data-width=preview.width
             data-height=preview.height
