@@ -580,3 +580,61 @@ fn square_mode_keeps_blocks_square_and_variants_say_their_grid() {
     let portrait = codec::pixelate(&data("cases", "c10-exif-orientation-6.jpg"), &options).unwrap();
     assert_eq!(portrait.variants[0].shape, GridShape::new(5, 8));
 }
+
+#[test]
+fn an_animated_webp_gives_its_first_frame() {
+    // The C15 animation (red, green, blue frames) converted with gif2webp.
+    let pixelated = codec::pixelate(
+        &data("formats", "animated.webp"),
+        &PixelateOptions::default(),
+    )
+    .unwrap();
+    assert_eq!((pixelated.source.width, pixelated.source.height), (64, 48));
+    for variant in &pixelated.variants {
+        let image = image::load_from_memory(&variant.bytes).unwrap().to_rgba8();
+        for pixel in image.pixels() {
+            let [red, green, blue, _] = pixel.0;
+            assert!(red >= 200 && green.abs_diff(blue) <= 24, "{:?}", pixel.0);
+        }
+    }
+}
+
+#[test]
+fn a_cmyk_tiff_decodes_to_rgb() {
+    // Left half red ink (magenta and yellow), right half no ink, a strip of black
+    // ink along the bottom right, as in the CMYK JPEG case.
+    let (width, height) = (96u32, 64u32);
+    let samples: Vec<u8> = (0..height)
+        .flat_map(|y| {
+            (0..width).flat_map(move |x| match (x < 48, y >= 48) {
+                (true, _) => [0, 255, 255, 0],
+                (false, true) => [0, 0, 0, 255],
+                (false, false) => [0, 0, 0, 0],
+            })
+        })
+        .collect();
+    let mut tiff = Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut tiff)
+        .unwrap()
+        .write_image::<tiff::encoder::colortype::CMYK8>(width, height, &samples)
+        .unwrap();
+    let pixelated = codec::pixelate(tiff.get_ref(), &PixelateOptions::default()).unwrap();
+    for variant in &pixelated.variants {
+        let image = image::load_from_memory(&variant.bytes).unwrap().to_rgba8();
+        for (x, y, colour) in [
+            (18, 12, [255u8, 0, 0]),
+            (78, 12, [255, 255, 255]),
+            (78, 60, [0, 0, 0]),
+        ] {
+            let pixel = image.get_pixel(x, y).0;
+            assert!(
+                colour
+                    .iter()
+                    .zip(pixel)
+                    .all(|(&want, got)| want.abs_diff(got) <= 12),
+                "{} ({x},{y}) is {pixel:?}",
+                variant.shape
+            );
+        }
+    }
+}
