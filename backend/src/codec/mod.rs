@@ -18,9 +18,14 @@
 pub mod decode;
 pub mod encode;
 mod error;
+pub mod fast;
+mod huffman;
+pub mod jpeg;
 pub mod metadata;
 pub mod palette;
+pub mod png_writer;
 pub mod sniff;
+pub mod webp_writer;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,679 @@
+//! A baseline JPEG encoder for pixelated images, working from the grid and never from
+//! a full-size picture.
+//!
+//! A variant is its grid drawn with the nearest-neighbour block map, so most 8x8
+//! blocks of every component lie inside one cell and are flat: their only non-zero
+//! coefficient is DC, known without a DCT. Blocks that straddle a cell edge in one
+//! direction only are the same in every row (or column), so their transform is a
+//! single 8-point DCT; only blocks at a corner of four cells need the 2-D transform.
+//! The encoder walks the blocks in file order, turns each into Huffman symbols,
+//! counts them, builds optimal Huffman tables from the counts and writes the symbols
+//! with those tables (what `cjpeg -optimize` does, in one walk over the blocks
+//! instead of two).
+//!
+//! Output: a JFIF baseline file, 8 bits, YCbCr (or one grey component when every
+//! cell is grey), 4:4:4 or 4:2:0 with chroma averaged over each 2x2 pixel square,
+//! quantisation tables of the IJG formula at the chosen quality, no restart markers,
+//! no metadata (so no orientation tag: the grid is already upright). Alpha, where a
+//! grid has it, is ignored: JPEG has none.
+
+use std::f32::consts::PI;
+
+use pixelator_shared::grid::Grid;
+use pixelator_shared::render::BlockMap;
+
+use crate::codec::huffman::HuffmanTable;
+
+/// How the two chroma components are sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChromaSampling {
+    /// Every pixel has its own chroma (4:4:4).
+    Full,
+    /// One chroma sample per 2x2 pixels (4:2:0).
+    Quarter,
+}
+
+/// Settings of the pixelated-image JPEG encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JpegSettings {
+    /// Quality 1 to 100 on the IJG scale (scales the standard quantisation tables).
+    pub quality: u8,
+    /// Chroma sampling.
+    pub chroma: ChromaSampling,
+}
+
+/// Why a grid could not be written as JPEG.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JpegEncodeError {
+    /// Baseline JPEG stores width and height in 16 bits.
+    #[error("{width}x{height} is too large for JPEG (at most 65535 pixels a side)")]
+    TooLarge {
+        /// Width asked for.
+        width: u32,
+        /// Height asked for.
+        height: u32,
+    },
+    /// A zero width or height.
+    #[error("cannot write an image of {width}x{height} pixels")]
+    Empty {
+        /// Width asked for.
+        width: u32,
+        /// Height asked for.
+        height: u32,
+    },
+}
+
+/// The standard luminance quantisation table (natural order), before scaling.
+const LUMA_QUANT: [u16; 64] = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+    92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+];
+
+/// The standard chrominance quantisation table (natural order), before scaling.
+const CHROMA_QUANT: [u16; 64] = [
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+];
+
+/// For each position in zigzag order, its index in natural (row-major) order.
+const ZIGZAG: [usize; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/// The quantisation table for `quality` on the IJG scale, natural order.
+fn scaled_table(base: &[u16; 64], quality: u8) -> [u16; 64] {
+    let quality = quality.clamp(1, 100) as u32;
+    let scale = if quality < 50 {
+        5000 / quality
+    } else {
+        200 - 2 * quality
+    };
+    base.map(|value| ((value as u32 * scale + 50) / 100).clamp(1, 255) as u16)
+}
+
+/// Writes `grid` drawn at `width x height` as a JPEG file.
+pub fn encode_grid(
+    grid: &Grid,
+    width: u32,
+    height: u32,
+    settings: &JpegSettings,
+) -> Result<Vec<u8>, JpegEncodeError> {
+    if width == 0 || height == 0 {
+        return Err(JpegEncodeError::Empty { width, height });
+    }
+    if width > 65535 || height > 65535 {
+        return Err(JpegEncodeError::TooLarge { width, height });
+    }
+    let columns = BlockMap::new(width, grid.shape().columns);
+    let rows = BlockMap::new(height, grid.shape().rows);
+    let gray = grid.is_gray();
+    let subsampled = !gray && settings.chroma == ChromaSampling::Quarter;
+    let luma_quant = scaled_table(&LUMA_QUANT, settings.quality);
+    let chroma_quant = scaled_table(&CHROMA_QUANT, settings.quality);
+
+    // Per component: cell values, level-shifted, in grid order.
+    let planes = colour_planes(grid, gray);
+    let luma_factor = if subsampled { 2 } else { 1 };
+    let mut components = Vec::with_capacity(planes.len());
+    for (index, values) in planes.into_iter().enumerate() {
+        let (sampling, step, quant, tables) = if index == 0 {
+            (luma_factor, 1, &luma_quant, 0)
+        } else {
+            (1, luma_factor, &chroma_quant, 1)
+        };
+        components.push(Component {
+            id: index as u8 + 1,
+            sampling: sampling as u8,
+            tables,
+            quant_index: tables,
+            values,
+            columns_in_grid: grid.shape().columns as usize,
+            block_columns: block_axis(&columns, step, sampling),
+            block_rows: block_axis(&rows, step, sampling),
+            divisors: quant.map(|q| 1.0 / q as f32),
+        });
+    }
+
+    let mcu_pixels = 8 * luma_factor as u32;
+    let mcus_across = width.div_ceil(mcu_pixels) as usize;
+    let mcus_down = height.div_ceil(mcu_pixels) as usize;
+
+    let mut symbols = SymbolStream::default();
+    let mut block = [0i32; 64];
+    let mut predictions = vec![0i32; components.len()];
+    for mcu_y in 0..mcus_down {
+        for mcu_x in 0..mcus_across {
+            for (component, prediction) in components.iter().zip(predictions.iter_mut()) {
+                let sampling = component.sampling as usize;
+                for sub_y in 0..sampling {
+                    for sub_x in 0..sampling {
+                        let block_x = mcu_x * sampling + sub_x;
+                        let block_y = mcu_y * sampling + sub_y;
+                        match component.flat_dc(block_x, block_y) {
+                            Some(dc) => symbols.push_flat_block(dc, prediction, component.tables),
+                            None => {
+                                component.quantised_block(block_x, block_y, &mut block);
+                                symbols.push_block(&block, prediction, component.tables);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let tables = [
+        HuffmanTable::optimal(&symbols.frequencies[0]),
+        HuffmanTable::optimal(&symbols.frequencies[1]),
+        HuffmanTable::optimal(&symbols.frequencies[2]),
+        HuffmanTable::optimal(&symbols.frequencies[3]),
+    ];
+
+    let mut out = Vec::with_capacity(symbols.entries.len() / 2 + 1024);
+    write_headers(
+        &mut out,
+        width,
+        height,
+        &components,
+        [&luma_quant, &chroma_quant],
+        &tables,
+    );
+    write_entropy(&mut out, &symbols.entries, &tables);
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    Ok(out)
+}
+
+/// The Y, Cb and Cr values of every cell (level-shifted by 128), or Y alone.
+fn colour_planes(grid: &Grid, gray: bool) -> Vec<Vec<f32>> {
+    let cells = grid.cells();
+    if gray {
+        return vec![cells.iter().map(|cell| cell[0] as f32 - 128.0).collect()];
+    }
+    let mut luma = Vec::with_capacity(cells.len());
+    let mut blue = Vec::with_capacity(cells.len());
+    let mut red = Vec::with_capacity(cells.len());
+    for &[r, g, b, _] in cells {
+        let (r, g, b) = (r as f32, g as f32, b as f32);
+        luma.push(0.299 * r + 0.587 * g + 0.114 * b - 128.0);
+        blue.push(-0.168_735_9 * r - 0.331_264_1 * g + 0.5 * b);
+        red.push(0.5 * r - 0.418_687_6 * g - 0.081_312_4 * b);
+    }
+    vec![luma, blue, red]
+}
+
+/// One component's samples for a row of 8 block pixels: which cells, how weighed.
+#[derive(Clone, Debug)]
+enum BlockAxis {
+    /// All 8 samples show this one cell.
+    Flat(u32),
+    /// Sample `i` is `(1 - w) * cell_a + w * cell_b` for `taps[i] = (a, b, w)`.
+    Mixed([(u32, u32, f32); 8]),
+}
+
+/// The block structure along one axis of a component sampled once every `step`
+/// image pixels, for `blocks_per_mcu` blocks per MCU of `8 * luma_factor` pixels.
+fn block_axis(map: &BlockMap, step: usize, blocks_per_mcu: usize) -> Vec<BlockAxis> {
+    let length = map.length() as usize;
+    let luma_factor = step * blocks_per_mcu;
+    let mcus = length.div_ceil(8 * luma_factor);
+    let samples = length.div_ceil(step);
+    let blocks = mcus * blocks_per_mcu;
+
+    let tap = |sample: usize| {
+        // Past the edge, the last sample is repeated (the usual padding).
+        let sample = sample.min(samples - 1);
+        let first = sample * step;
+        let last = (first + step - 1).min(length - 1);
+        let (a, b) = (map.cell_of(first as u32), map.cell_of(last as u32));
+        if a == b || first == last {
+            (a, a, 0.0)
+        } else {
+            (a, b, 0.5)
+        }
+    };
+    (0..blocks)
+        .map(|block| {
+            let taps: [(u32, u32, f32); 8] = std::array::from_fn(|i| tap(block * 8 + i));
+            if taps.iter().all(|t| t.0 == taps[0].0 && t.1 == taps[0].0) {
+                BlockAxis::Flat(taps[0].0)
+            } else {
+                BlockAxis::Mixed(taps)
+            }
+        })
+        .collect()
+}
+
+struct Component {
+    id: u8,
+    /// Blocks per MCU along each axis (1, or 2 for luma with 4:2:0).
+    sampling: u8,
+    /// Huffman tables: 0 luma, 1 chroma.
+    tables: usize,
+    quant_index: usize,
+    values: Vec<f32>,
+    columns_in_grid: usize,
+    block_columns: Vec<BlockAxis>,
+    block_rows: Vec<BlockAxis>,
+    /// One over each quantiser, natural order.
+    divisors: [f32; 64],
+}
+
+/// `COSINES[u][x]` = C(u)/2 * cos((2x + 1) u π / 16), the 8-point DCT-II basis.
+fn cosines() -> &'static [[f32; 8]; 8] {
+    use std::sync::OnceLock;
+    static TABLE: OnceLock<[[f32; 8]; 8]> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        std::array::from_fn(|u| {
+            let scale = if u == 0 { 0.5 / 2f32.sqrt() } else { 0.5 };
+            std::array::from_fn(|x| scale * ((2 * x + 1) as f32 * u as f32 * PI / 16.0).cos())
+        })
+    })
+}
+
+/// The 8-point DCT of `samples`.
+fn dct8(samples: &[f32; 8]) -> [f32; 8] {
+    let basis = cosines();
+    std::array::from_fn(|u| {
+        basis[u]
+            .iter()
+            .zip(samples)
+            .map(|(weight, sample)| weight * sample)
+            .sum()
+    })
+}
+
+/// The DCT of a constant 8-sample row, per unit of the constant: 8 * C(0) / 2.
+const FLAT_GAIN: f32 = 2.828_427_1;
+
+impl Component {
+    fn value(&self, column: u32, row: u32) -> f32 {
+        self.values[row as usize * self.columns_in_grid + column as usize]
+    }
+
+    /// A sample through the column tap `(a, b, w)` on grid row `row`.
+    fn across(&self, (a, b, w): (u32, u32, f32), row: u32) -> f32 {
+        let first = self.value(a, row);
+        if w == 0.0 {
+            first
+        } else {
+            first + w * (self.value(b, row) - first)
+        }
+    }
+
+    /// The quantised DC coefficient of a block inside one cell, or `None` for a block
+    /// a cell edge crosses.
+    #[inline]
+    fn flat_dc(&self, block_x: usize, block_y: usize) -> Option<i32> {
+        match (&self.block_columns[block_x], &self.block_rows[block_y]) {
+            (BlockAxis::Flat(column), BlockAxis::Flat(row)) => {
+                let value = self.value(*column, *row) * (FLAT_GAIN * FLAT_GAIN);
+                Some((value * self.divisors[0]).round() as i32)
+            }
+            _ => None,
+        }
+    }
+
+    /// Quantised coefficients of block `block_x`, `block_y` of this component, in
+    /// natural order.
+    fn quantised_block(&self, block_x: usize, block_y: usize, out: &mut [i32; 64]) {
+        *out = [0; 64];
+        let quantise = |coefficient: f32, index: usize| -> i32 {
+            (coefficient * self.divisors[index]).round() as i32
+        };
+        match (&self.block_columns[block_x], &self.block_rows[block_y]) {
+            (BlockAxis::Flat(column), BlockAxis::Flat(row)) => {
+                let value = self.value(*column, *row);
+                out[0] = quantise(value * FLAT_GAIN * FLAT_GAIN, 0);
+            }
+            (BlockAxis::Mixed(taps), BlockAxis::Flat(row)) => {
+                let samples: [f32; 8] = std::array::from_fn(|x| self.across(taps[x], *row));
+                for (u, coefficient) in dct8(&samples).into_iter().enumerate() {
+                    out[u] = quantise(coefficient * FLAT_GAIN, u);
+                }
+            }
+            (BlockAxis::Flat(column), BlockAxis::Mixed(taps)) => {
+                let samples: [f32; 8] = std::array::from_fn(|y| {
+                    let (a, b, w) = taps[y];
+                    let first = self.value(*column, a);
+                    first + w * (self.value(*column, b) - first)
+                });
+                for (v, coefficient) in dct8(&samples).into_iter().enumerate() {
+                    out[v * 8] = quantise(coefficient * FLAT_GAIN, v * 8);
+                }
+            }
+            (BlockAxis::Mixed(column_taps), BlockAxis::Mixed(row_taps)) => {
+                // Rows first: each grid row a block row touches, transformed across.
+                let mut by_row = [[0f32; 8]; 8];
+                for (y, &(a, b, w)) in row_taps.iter().enumerate() {
+                    let top: [f32; 8] = std::array::from_fn(|x| self.across(column_taps[x], a));
+                    by_row[y] = if w == 0.0 {
+                        top
+                    } else {
+                        let bottom: [f32; 8] =
+                            std::array::from_fn(|x| self.across(column_taps[x], b));
+                        std::array::from_fn(|x| top[x] + w * (bottom[x] - top[x]))
+                    };
+                    by_row[y] = dct8(&by_row[y]);
+                }
+                for u in 0..8 {
+                    let column: [f32; 8] = std::array::from_fn(|y| by_row[y][u]);
+                    for (v, coefficient) in dct8(&column).into_iter().enumerate() {
+                        out[v * 8 + u] = quantise(coefficient, v * 8 + u);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Huffman symbols of the scan in file order, with their extra bits, and how
+/// often each symbol occurs per table (DC luma, AC luma, DC chroma, AC chroma).
+struct SymbolStream {
+    /// `table << 24 | symbol << 16 | extra bits`.
+    entries: Vec<u32>,
+    frequencies: [[u32; 256]; 4],
+}
+
+impl Default for SymbolStream {
+    fn default() -> Self {
+        SymbolStream {
+            entries: Vec::new(),
+            frequencies: [[0; 256]; 4],
+        }
+    }
+}
+
+/// The magnitude category of a coefficient (bits needed) and its extra bits.
+fn category(value: i32) -> (u32, u32) {
+    let magnitude = value.unsigned_abs();
+    let size = 32 - magnitude.leading_zeros();
+    let bits = if value < 0 {
+        (value - 1) as u32 & ((1 << size) - 1)
+    } else {
+        value as u32
+    };
+    (size, bits)
+}
+
+impl SymbolStream {
+    fn push(&mut self, table: usize, symbol: u32, bits: u32) {
+        self.frequencies[table][symbol as usize] += 1;
+        self.entries
+            .push((table as u32) << 24 | symbol << 16 | (bits & 0xFFFF));
+    }
+
+    /// A block whose only non-zero coefficient is DC: its difference and the end of
+    /// block.
+    #[inline]
+    fn push_flat_block(&mut self, dc: i32, prediction: &mut i32, tables: usize) {
+        let (size, bits) = category(dc - *prediction);
+        *prediction = dc;
+        self.push(tables * 2, size, bits);
+        self.push(tables * 2 + 1, 0x00, 0);
+    }
+
+    fn push_block(&mut self, coefficients: &[i32; 64], prediction: &mut i32, tables: usize) {
+        let (dc_table, ac_table) = (tables * 2, tables * 2 + 1);
+        let dc = coefficients[0];
+        let (size, bits) = category(dc - *prediction);
+        *prediction = dc;
+        self.push(dc_table, size, bits);
+
+        let mut run = 0u32;
+        for &natural in &ZIGZAG[1..] {
+            let value = coefficients[natural];
+            if value == 0 {
+                run += 1;
+                continue;
+            }
+            while run > 15 {
+                self.push(ac_table, 0xF0, 0);
+                run -= 16;
+            }
+            let (size, bits) = category(value);
+            self.push(ac_table, run << 4 | size, bits);
+            run = 0;
+        }
+        if run > 0 {
+            self.push(ac_table, 0x00, 0);
+        }
+    }
+}
+
+fn write_segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {
+    out.extend_from_slice(&[0xFF, marker]);
+    out.extend_from_slice(&(body.len() as u16 + 2).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+fn write_headers(
+    out: &mut Vec<u8>,
+    width: u32,
+    height: u32,
+    components: &[Component],
+    quant: [&[u16; 64]; 2],
+    tables: &[HuffmanTable; 4],
+) {
+    out.extend_from_slice(&[0xFF, 0xD8]);
+    // JFIF 1.01, no units, 1:1 pixel aspect, no thumbnail.
+    write_segment(out, 0xE0, b"JFIF\0\x01\x01\x00\x00\x01\x00\x01\x00\x00");
+
+    let tables_used = if components.len() == 1 { 1 } else { 2 };
+    let mut body = Vec::new();
+    for (index, table) in quant.iter().take(tables_used).enumerate() {
+        body.push(index as u8);
+        body.extend(ZIGZAG.iter().map(|&natural| table[natural] as u8));
+    }
+    write_segment(out, 0xDB, &body);
+
+    let mut body = vec![8];
+    body.extend_from_slice(&(height as u16).to_be_bytes());
+    body.extend_from_slice(&(width as u16).to_be_bytes());
+    body.push(components.len() as u8);
+    for component in components {
+        body.extend_from_slice(&[
+            component.id,
+            component.sampling << 4 | component.sampling,
+            component.quant_index as u8,
+        ]);
+    }
+    write_segment(out, 0xC0, &body);
+
+    let mut body = Vec::new();
+    for (index, table) in tables.iter().take(tables_used * 2).enumerate() {
+        let class = (index % 2) as u8;
+        let id = (index / 2) as u8;
+        body.push(class << 4 | id);
+        body.extend_from_slice(&table.counts);
+        body.extend_from_slice(&table.symbols);
+    }
+    write_segment(out, 0xC4, &body);
+
+    let mut body = vec![components.len() as u8];
+    for component in components {
+        let id = component.tables as u8;
+        body.extend_from_slice(&[component.id, id << 4 | id]);
+    }
+    body.extend_from_slice(&[0, 63, 0]);
+    write_segment(out, 0xDA, &body);
+}
+
+/// Writes the entropy-coded data, with 0xFF bytes stuffed and the last byte padded
+/// with one bits.
+fn write_entropy(out: &mut Vec<u8>, entries: &[u32], tables: &[HuffmanTable; 4]) {
+    let mut writer = BitWriter {
+        out,
+        acc: 0,
+        bits: 0,
+    };
+    for &entry in entries {
+        let table = (entry >> 24) as usize;
+        let symbol = (entry >> 16) & 0xFF;
+        let extra = entry & 0xFFFF;
+        let (code, length) = tables[table].codes[symbol as usize];
+        let extra_length = if table % 2 == 0 { symbol } else { symbol & 15 };
+        writer.put(code as u32, length as u32);
+        writer.put(extra, extra_length);
+    }
+    writer.finish();
+}
+
+struct BitWriter<'a> {
+    out: &'a mut Vec<u8>,
+    acc: u64,
+    bits: u32,
+}
+
+impl BitWriter<'_> {
+    #[inline]
+    fn put(&mut self, value: u32, length: u32) {
+        self.acc = self.acc << length | value as u64;
+        self.bits += length;
+        if self.bits >= 32 {
+            self.flush_bytes();
+        }
+    }
+
+    fn flush_bytes(&mut self) {
+        while self.bits >= 8 {
+            self.bits -= 8;
+            let byte = (self.acc >> self.bits) as u8;
+            self.out.push(byte);
+            if byte == 0xFF {
+                self.out.push(0);
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let pad = (8 - self.bits % 8) % 8;
+        self.put((1 << pad) - 1, pad);
+        self.flush_bytes();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pixelator_shared::grid::GridShape;
+    use pixelator_shared::render::render_rgba;
+
+    fn grid(columns: u32, rows: u32, seed: u32) -> Grid {
+        let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+        let cells = (0..columns * rows)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                let [r, g, b, _] = state.to_le_bytes();
+                [r, g, b, 255]
+            })
+            .collect();
+        Grid::from_cells(GridShape::new(columns, rows), cells).unwrap()
+    }
+
+    fn psnr(a: &[u8], b: &[u8]) -> f64 {
+        let squared: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        let mse = squared / a.len() as f64;
+        10.0 * (255.0 * 255.0 / mse.max(1e-12)).log10()
+    }
+
+    fn decoded_rgb(bytes: &[u8]) -> image::RgbImage {
+        image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg)
+            .expect("our JPEG decodes")
+            .to_rgb8()
+    }
+
+    fn rendered_rgb(grid: &Grid, width: u32, height: u32) -> Vec<u8> {
+        render_rgba(grid, width, height)
+            .unwrap()
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect()
+    }
+
+    #[test]
+    fn decodes_to_the_rendered_grid_at_any_size_and_sampling() {
+        for chroma in [ChromaSampling::Full, ChromaSampling::Quarter] {
+            let settings = JpegSettings {
+                quality: 90,
+                chroma,
+            };
+            for &(width, height, size) in &[(64, 48, 8), (101, 77, 16), (8, 8, 8), (13, 200, 3)] {
+                let grid = grid(size, size, width + height);
+                let bytes = encode_grid(&grid, width, height, &settings).unwrap();
+                let decoded = decoded_rgb(&bytes);
+                assert_eq!(decoded.dimensions(), (width, height));
+                let quality = psnr(decoded.as_raw(), &rendered_rgb(&grid, width, height));
+                assert!(
+                    quality > 30.0,
+                    "{width}x{height} n={size} {chroma:?}: {quality:.1} dB"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flat_cells_come_back_within_a_level_or_two() {
+        let grid = grid(4, 4, 7);
+        let settings = JpegSettings {
+            quality: 90,
+            chroma: ChromaSampling::Full,
+        };
+        let bytes = encode_grid(&grid, 256, 256, &settings).unwrap();
+        let decoded = decoded_rgb(&bytes);
+        for row in 0..4 {
+            for column in 0..4 {
+                let pixel = decoded.get_pixel(column * 64 + 32, row * 64 + 32).0;
+                let cell = grid.cell(column, row);
+                for channel in 0..3 {
+                    let difference = (pixel[channel] as i32 - cell[channel] as i32).abs();
+                    assert!(difference <= 2, "{pixel:?} vs {cell:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_grey_grid_is_written_with_one_component() {
+        let cells = (0..64u8).map(|i| [i * 4, i * 4, i * 4, 255]).collect();
+        let grid = Grid::from_cells(GridShape::new(8, 8), cells).unwrap();
+        let settings = JpegSettings {
+            quality: 90,
+            chroma: ChromaSampling::Quarter,
+        };
+        let bytes = encode_grid(&grid, 80, 80, &settings).unwrap();
+        let decoded = image::load_from_memory(&bytes).unwrap();
+        assert_eq!(decoded.color(), image::ColorType::L8);
+        let grey = decoded.to_luma8();
+        assert!((grey.get_pixel(75, 75).0[0] as i32 - 252).abs() <= 2);
+    }
+
+    #[test]
+    fn sizes_jpeg_cannot_hold_are_refused() {
+        let grid = grid(2, 2, 1);
+        let settings = JpegSettings {
+            quality: 90,
+            chroma: ChromaSampling::Full,
+        };
+        assert_eq!(
+            encode_grid(&grid, 70_000, 10, &settings),
+            Err(JpegEncodeError::TooLarge {
+                width: 70_000,
+                height: 10
+            })
+        );
+        assert!(matches!(
+            encode_grid(&grid, 0, 10, &settings),
+            Err(JpegEncodeError::Empty { .. })
+        ));
+    }
+}
