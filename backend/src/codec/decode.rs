@@ -24,7 +24,8 @@ use pixelator_shared::PixelLayout;
 use pixelator_shared::wire::ImageFormat;
 use pixelator_shared::{Grid, GridBuilder, GridError, GridMode, GridShape, Orientation};
 
-use super::{CodecError, Limits, SourceImage, metadata};
+use super::jpeg::dc::{DcError, DcLimits, decode_dc};
+use super::{CodecError, Limits, SourceImage, fast, metadata};
 
 /// Grids in the stored orientation of the image they came from.
 #[derive(Clone, Debug)]
@@ -63,6 +64,9 @@ pub fn decode(
     match format {
         ImageFormat::Png => decode_png(bytes, &header),
         ImageFormat::Jpeg => {
+            if let Some(grids) = decode_jpeg_dc(bytes, &header)? {
+                return Ok(grids);
+            }
             let decoder = image::codecs::jpeg::JpegDecoder::new(reader)
                 .map_err(|error| classify(format, error))?;
             // The decoder would fill a missing tail with grey; refuse it up front.
@@ -113,18 +117,7 @@ impl Header<'_> {
         stored_height: u32,
         layout: PixelLayout,
     ) -> Result<Grids, CodecError> {
-        self.limits.check(stored_width, stored_height)?;
-        let (width, height) = self.orientation.upright_size(stored_width, stored_height);
-        let shapes = self
-            .request
-            .sizes
-            .iter()
-            .map(|&size| {
-                let upright = GridShape::for_image(width, height, size, self.request.mode)?;
-                Ok(self.orientation.stored_shape(upright))
-            })
-            .collect::<Result<Vec<_>, GridError>>()
-            .map_err(|error| self.grid_error(error))?;
+        let shapes = self.stored_shapes(stored_width, stored_height)?;
         let builder = GridBuilder::new(stored_width, stored_height, layout, &shapes)
             .map_err(|error| self.grid_error(error))?;
         Ok(Grids {
@@ -132,6 +125,26 @@ impl Header<'_> {
             builder,
             translucent: false,
         })
+    }
+
+    /// Checks the stored size against the limits and gives the grid shapes to
+    /// compute on the stored pixels.
+    fn stored_shapes(
+        &self,
+        stored_width: u32,
+        stored_height: u32,
+    ) -> Result<Vec<GridShape>, CodecError> {
+        self.limits.check(stored_width, stored_height)?;
+        let (width, height) = self.orientation.upright_size(stored_width, stored_height);
+        self.request
+            .sizes
+            .iter()
+            .map(|&size| {
+                let upright = GridShape::for_image(width, height, size, self.request.mode)?;
+                Ok(self.orientation.stored_shape(upright))
+            })
+            .collect::<Result<Vec<_>, GridError>>()
+            .map_err(|error| self.grid_error(error))
     }
 
     /// The image's own structure made a grid impossible (a zero width, say).
@@ -192,6 +205,47 @@ impl Grids {
                 detail: error.to_string(),
             })
     }
+}
+
+/// The grids of a JPEG from its DC coefficients alone (see [`fast`]), or `None` when
+/// the general decoder should read it: a kind of JPEG the DC decoder leaves alone,
+/// damage that the general decoder is the judge of, or an image too small for the
+/// 1/8-scale picture to give the grids faithfully.
+fn decode_jpeg_dc(bytes: &[u8], header: &Header<'_>) -> Result<Option<StoredGrids>, CodecError> {
+    let format = header.format;
+    let limits = DcLimits {
+        max_pixels: header.limits.max_pixels,
+        max_dimension: header.limits.max_dimension,
+    };
+    let image = match decode_dc(bytes, limits) {
+        Ok(image) => image,
+        Err(DcError::Truncated) => {
+            return Err(CodecError::Truncated {
+                format,
+                detail: "the data ends before the end-of-image marker".to_owned(),
+            });
+        }
+        Err(DcError::TooLarge { width, height }) => {
+            header.limits.check(width, height)?;
+            return Ok(None);
+        }
+        Err(DcError::Unsupported(_) | DcError::Corrupt(_)) => return Ok(None),
+    };
+    let shapes = header.stored_shapes(image.width, image.height)?;
+    if !fast::dc_grids_are_faithful(&image, &shapes) {
+        return Ok(None);
+    }
+    let builder =
+        fast::dc_grid_builder(&image, &shapes).map_err(|error| header.grid_error(error))?;
+    let mut grids = Grids {
+        format,
+        builder,
+        translucent: false,
+    };
+    for row in fast::dc_rows(&image) {
+        grids.push(row)?;
+    }
+    header.finish(grids).map(Some)
 }
 
 /// How the samples of a decoded row are stored, before they become 8-bit.

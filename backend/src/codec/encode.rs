@@ -3,40 +3,39 @@
 //! A variant is a grid enlarged with the nearest-neighbour block map, so it is
 //! nothing but flat rectangles. The encoders are chosen and set up for that:
 //!
-//! - **JPEG**, quality [`JPEG_QUALITY`], no chroma subsampling (4:4:4). An 8x8 DCT
-//!   block that lies inside one grid cell is flat and costs only its DC coefficient
-//!   at any quality; the bytes go to the blocks that a cell edge crosses, since
-//!   edges are not aligned to the 8x8 raster. Low quality rings and smears colour
-//!   around exactly those edges, which on flat colour is plain to see, while high
-//!   quality costs little because most blocks are flat. Full-resolution chroma keeps
-//!   the colour edges as sharp as the brightness edges. The encoder reads the
-//!   variant pixel by pixel through a view of the grid, so the full-size picture is
-//!   never held in memory.
-//! - **PNG**, 8-bit truecolour (grey when the grid is grey), with alpha when the
-//!   source has transparency, written row by row. Rows repeat within a block, so
-//!   the adaptive filter turns most of them into zeros ("same as the row above")
-//!   and the fast fdeflate compressor shrinks those runs to almost nothing; slower
-//!   levels gain little on such data.
+//! - **JPEG**, written by [`super::jpeg::encode`] straight from the grid: a block
+//!   inside one cell is flat and costs only its DC coefficient, a block a cell edge
+//!   crosses gets a one-dimensional DCT (a two-dimensional one only at a cell's
+//!   corner), and the Huffman tables are optimised for each variant. Quality
+//!   [`JPEG_QUALITY`]: low quality rings and smears colour around the cell edges,
+//!   which on flat colour is plain to see, while high quality costs little because
+//!   most blocks are flat. Chroma is subsampled (4:2:0) only when the grid's colour
+//!   edges are gentle enough for it to stay faithful (see
+//!   [`super::jpeg::encode::ChromaSampling::for_grid`]), otherwise kept whole.
+//! - **PNG**, written by [`super::png_writer`] from the grid's runs: 8-bit
+//!   truecolour (grey when the grid is grey), with alpha when the source has
+//!   transparency; the deflate stream is built from back-references, so a repeated
+//!   row costs a few bytes.
 //! - **GIF**, one frame with the exact palette of the grid's colours when they fit
 //!   in 256 entries, otherwise a median-cut palette of them (see [`super::palette`]);
 //!   no dithering.
-//! - **WebP**, lossless: flat blocks cost next to nothing, and the colours stay
-//!   exact.
+//! - **WebP**, lossless (VP8L), written by [`super::webp_writer`] from the grid:
+//!   a repeated row is one back-reference to the row above; the colours stay exact.
 //! - **TIFF**, Deflate with the horizontal predictor, which turns each block's row
 //!   into zeros after its first pixel.
 //! - **BMP**, uncompressed 24-bit, or 32-bit with alpha.
 //!
-//! Formats whose encoders take a whole picture (WebP, TIFF, BMP, GIF's index
-//! buffer) get one full-size buffer, dropped before the next variant is drawn.
+//! Formats whose encoders take a whole picture (TIFF, BMP, GIF's index buffer) get
+//! one full-size buffer, dropped before the next variant is drawn.
 
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 
-use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, GenericImageView, ImageEncoder, Luma, Rgb};
+use image::{ExtendedColorType, ImageEncoder};
 use pixelator_shared::wire::ImageFormat;
 use pixelator_shared::{BlockMap, Grid};
 
-use super::{CodecError, palette};
+use super::jpeg::encode::{ChromaSampling, JpegSettings};
+use super::{CodecError, jpeg, palette, png_writer, webp_writer};
 
 /// The JPEG quality of variants (1-100); see the module documentation for why it
 /// is high.
@@ -59,16 +58,12 @@ pub fn encode(
     }
     let gray = grid.is_gray();
     match format {
-        ImageFormat::Jpeg => encode_jpeg(grid, width, height, gray),
-        ImageFormat::Png => {
-            let channels = Channels::choose(has_alpha, gray);
-            encode_png(&Painter::new(grid, width, height, channels))
-        }
+        ImageFormat::Jpeg => encode_jpeg(grid, width, height),
+        ImageFormat::Png => png_writer::encode_grid(grid, width, height, has_alpha)
+            .map_err(|error| unwritable(format, error)),
         ImageFormat::Gif => encode_gif(grid, width, height),
-        ImageFormat::Webp => {
-            let channels = Channels::choose(has_alpha, false);
-            encode_webp(&Painter::new(grid, width, height, channels))
-        }
+        ImageFormat::Webp => webp_writer::encode_grid(grid, width, height, has_alpha)
+            .map_err(|error| unwritable(format, error)),
         ImageFormat::Tiff => {
             let channels = Channels::choose(has_alpha, gray);
             encode_tiff(&Painter::new(grid, width, height, channels))
@@ -191,82 +186,13 @@ impl<'a> Painter<'a> {
     }
 }
 
-/// A variant seen as an image without drawing it: each pixel is looked up in the
-/// grid through per-column and per-row cell tables.
-struct BlockView<'a, P> {
-    grid: &'a Grid,
-    cell_column: Vec<usize>,
-    cell_row_start: Vec<usize>,
-    to_pixel: fn([u8; 4]) -> P,
-}
-
-impl<'a, P> BlockView<'a, P> {
-    fn new(grid: &'a Grid, width: u32, height: u32, to_pixel: fn([u8; 4]) -> P) -> Self {
-        let columns = BlockMap::new(width, grid.shape().columns);
-        let rows = BlockMap::new(height, grid.shape().rows);
-        let stride = grid.shape().columns as usize;
-        BlockView {
-            grid,
-            cell_column: (0..width).map(|x| columns.cell_of(x) as usize).collect(),
-            cell_row_start: (0..height)
-                .map(|y| rows.cell_of(y) as usize * stride)
-                .collect(),
-            to_pixel,
-        }
-    }
-}
-
-impl<P: image::Pixel> GenericImageView for BlockView<'_, P> {
-    type Pixel = P;
-
-    fn dimensions(&self) -> (u32, u32) {
-        (
-            self.cell_column.len() as u32,
-            self.cell_row_start.len() as u32,
-        )
-    }
-
-    fn get_pixel(&self, x: u32, y: u32) -> P {
-        let cell = self.cell_row_start[y as usize] + self.cell_column[x as usize];
-        (self.to_pixel)(self.grid.cells()[cell])
-    }
-}
-
-fn encode_jpeg(grid: &Grid, width: u32, height: u32, gray: bool) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::new();
-    let mut encoder = JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
-    let result = if gray {
-        encoder.encode_image(&BlockView::new(grid, width, height, |cell| Luma([cell[0]])))
-    } else {
-        encoder.encode_image(&BlockView::new(grid, width, height, |cell| {
-            Rgb([cell[0], cell[1], cell[2]])
-        }))
+fn encode_jpeg(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, CodecError> {
+    let settings = JpegSettings {
+        quality: JPEG_QUALITY,
+        chroma: ChromaSampling::for_grid(grid, width, height),
     };
-    result.map_err(|error| unwritable(ImageFormat::Jpeg, error))?;
-    Ok(out)
-}
-
-fn encode_png(painter: &Painter<'_>) -> Result<Vec<u8>, CodecError> {
-    let format = ImageFormat::Png;
-    let failed = |error: png::EncodingError| unwritable(format, error);
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, painter.width(), painter.height());
-    encoder.set_color(match painter.channels {
-        Channels::Gray => png::ColorType::Grayscale,
-        Channels::Rgb => png::ColorType::Rgb,
-        Channels::Rgba => png::ColorType::Rgba,
-    });
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::Fast);
-    encoder.set_filter(png::Filter::Adaptive);
-    let mut writer = encoder.write_header().map_err(failed)?;
-    let mut stream = writer.stream_writer().map_err(failed)?;
-    painter
-        .for_each_row(|row| stream.write_all(row))
-        .map_err(|error| unwritable(format, error))?;
-    stream.finish().map_err(failed)?;
-    writer.finish().map_err(failed)?;
-    Ok(out)
+    jpeg::encode::encode_grid(grid, width, height, &settings)
+        .map_err(|error| unwritable(ImageFormat::Jpeg, error))
 }
 
 fn encode_gif(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, CodecError> {
@@ -302,21 +228,6 @@ fn encode_gif(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, CodecErro
     };
     encoder.write_frame(&frame).map_err(failed)?;
     drop(encoder);
-    Ok(out)
-}
-
-fn encode_webp(painter: &Painter<'_>) -> Result<Vec<u8>, CodecError> {
-    let format = ImageFormat::Webp;
-    let pixels = painter.materialise();
-    let mut out = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
-        .write_image(
-            &pixels,
-            painter.width(),
-            painter.height(),
-            painter.channels.extended(),
-        )
-        .map_err(|error| unwritable(format, error))?;
     Ok(out)
 }
 

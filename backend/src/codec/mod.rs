@@ -257,6 +257,55 @@ pub fn stored_grids(bytes: &[u8], options: &PixelateOptions) -> Result<StoredGri
     decode::decode(bytes, format, request, &options.limits)
 }
 
+/// Runs `encode` on every grid, on as many threads as there are cores (at most one
+/// per grid), and returns the results in the grids' order, or the first error.
+///
+/// Each encoder holds only its own variant's output and a little working memory,
+/// so encoding side by side raises the peak memory by a few megabytes at most.
+fn encode_in_parallel<T: Send>(
+    grids: &[Grid],
+    encode: impl Fn(usize, &Grid) -> Result<T, CodecError> + Sync,
+) -> Result<Vec<T>, CodecError> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |count| count.get())
+        .min(grids.len());
+    if threads <= 1 {
+        return grids
+            .iter()
+            .enumerate()
+            .map(|(index, grid)| encode(index, grid))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T, CodecError>>>> =
+        Mutex::new((0..grids.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(grid) = grids.get(index) else {
+                        break;
+                    };
+                    let result = encode(index, grid);
+                    results
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .into_iter()
+        .map(|result| result.expect("every index below the grid count was taken by a thread"))
+        .collect()
+}
+
 /// Turns one image into its pixelated variants.
 ///
 /// All or nothing: either every variant is returned, or the reason none can be.
@@ -266,27 +315,22 @@ pub fn pixelate(bytes: &[u8], options: &PixelateOptions) -> Result<Pixelated, Co
     let decoded = Instant::now();
 
     let format = output_format(source.format);
-    let variants = options
-        .sizes
-        .iter()
-        .zip(&grids)
-        .map(|(&size, grid)| {
-            let upright = source.orientation.apply(grid);
-            let bytes = encode::encode(
-                &upright,
-                source.width,
-                source.height,
-                format,
-                source.has_alpha,
-            )?;
-            Ok(EncodedVariant {
-                size,
-                shape: upright.shape(),
-                format,
-                bytes,
-            })
+    let variants = encode_in_parallel(&grids, |index, grid| {
+        let upright = source.orientation.apply(grid);
+        let bytes = encode::encode(
+            &upright,
+            source.width,
+            source.height,
+            format,
+            source.has_alpha,
+        )?;
+        Ok(EncodedVariant {
+            size: options.sizes[index],
+            shape: upright.shape(),
+            format,
+            bytes,
         })
-        .collect::<Result<Vec<_>, CodecError>>()?;
+    })?;
 
     Ok(Pixelated {
         source,

@@ -10,8 +10,8 @@
 //! a long run costs a couple of bits per 258 bytes. The zlib checksum of the repeated
 //! rows is computed in closed form. The result decodes to exactly the rendered grid.
 //!
-//! Colour type: grey when every cell is grey, RGB when every cell is opaque, with
-//! alpha otherwise; 8 bits per sample, not interlaced, no metadata.
+//! Colour type: grey when every cell is grey, colour otherwise, each with an alpha
+//! channel when asked to keep one; 8 bits per sample, not interlaced, no metadata.
 
 use pixelator_shared::grid::Grid;
 use pixelator_shared::render::BlockMap;
@@ -39,8 +39,14 @@ pub enum PngWriteError {
     },
 }
 
-/// Writes `grid` drawn at `width x height` as a PNG file.
-pub fn encode_grid(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, PngWriteError> {
+/// Writes `grid` drawn at `width x height` as a PNG file, with an alpha channel when
+/// `keep_alpha` (else the cells' alpha is ignored).
+pub fn encode_grid(
+    grid: &Grid,
+    width: u32,
+    height: u32,
+    keep_alpha: bool,
+) -> Result<Vec<u8>, PngWriteError> {
     if width == 0 || height == 0 {
         return Err(PngWriteError::Empty { width, height });
     }
@@ -48,7 +54,7 @@ pub fn encode_grid(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, PngW
         return Err(PngWriteError::TooLarge { width, height });
     }
     let gray = grid.is_gray();
-    let alpha = !grid.is_opaque();
+    let alpha = keep_alpha;
     let (colour_type, channels) = match (gray, alpha) {
         (true, false) => (0u8, 1usize),
         (true, true) => (4, 2),
@@ -431,7 +437,7 @@ mod tests {
             (9000, 3, 7, false),
         ] {
             let grid = grid(size, size, width + height, alpha);
-            let bytes = encode_grid(&grid, width, height).unwrap();
+            let bytes = encode_grid(&grid, width, height, alpha).unwrap();
             assert_eq!(
                 decoded_rgba(&bytes),
                 render_rgba(&grid, width, height).unwrap(),
@@ -446,7 +452,7 @@ mod tests {
             .map(|i| [i * 16, i * 16, i * 16, 255 - i])
             .collect();
         let grid = Grid::from_cells(GridShape::new(4, 4), cells).unwrap();
-        let bytes = encode_grid(&grid, 40, 30).unwrap();
+        let bytes = encode_grid(&grid, 40, 30, true).unwrap();
         let decoded = image::load_from_memory(&bytes).unwrap();
         assert_eq!(decoded.color(), image::ColorType::La8);
         assert_eq!(
@@ -458,7 +464,7 @@ mod tests {
     #[test]
     fn a_large_flat_variant_is_small() {
         let grid = grid(8, 8, 3, false);
-        let bytes = encode_grid(&grid, 4000, 3000).unwrap();
+        let bytes = encode_grid(&grid, 4000, 3000, false).unwrap();
         assert!(bytes.len() < 60_000, "{} bytes", bytes.len());
         assert_eq!(decoded_rgba(&bytes).len(), 4000 * 3000 * 4);
     }

@@ -46,8 +46,14 @@ const MAX_COPY: usize = 4096;
 const ABOVE: u32 = 1;
 const LEFT: u32 = 2;
 
-/// Writes `grid` drawn at `width x height` as a lossless WebP file.
-pub fn encode_grid(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, WebpWriteError> {
+/// Writes `grid` drawn at `width x height` as a lossless WebP file, with the cells'
+/// alpha when `keep_alpha` (else every pixel is opaque).
+pub fn encode_grid(
+    grid: &Grid,
+    width: u32,
+    height: u32,
+    keep_alpha: bool,
+) -> Result<Vec<u8>, WebpWriteError> {
     if width == 0 || height == 0 {
         return Err(WebpWriteError::Empty { width, height });
     }
@@ -84,7 +90,8 @@ pub fn encode_grid(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, Webp
         if span.is_empty() {
             continue;
         }
-        for (cell, &[r, g, b, a]) in grid.row(grid_row).iter().enumerate() {
+        for (cell, &[r, g, b, alpha]) in grid.row(grid_row).iter().enumerate() {
+            let a = if keep_alpha { alpha } else { u8::MAX };
             let pixels = columns.span(cell as u32).len();
             if pixels == 0 {
                 continue;
@@ -108,7 +115,7 @@ pub fn encode_grid(grid: &Grid, width: u32, height: u32) -> Result<Vec<u8>, Webp
     bits.put(0x2F, 8);
     bits.put(width - 1, 14);
     bits.put(height - 1, 14);
-    bits.put((!grid.is_opaque()) as u32, 1);
+    bits.put(keep_alpha as u32, 1);
     bits.put(0, 3); // version
     bits.put(0, 1); // no transform
     bits.put(0, 1); // no colour cache
@@ -308,7 +315,7 @@ mod tests {
             (300, 200, 2, false),
         ] {
             let grid = grid(size, size, width + height, alpha);
-            let bytes = encode_grid(&grid, width, height).unwrap();
+            let bytes = encode_grid(&grid, width, height, alpha).unwrap();
             assert_eq!(
                 decoded_rgba(&bytes),
                 render_rgba(&grid, width, height).unwrap(),
@@ -321,7 +328,7 @@ mod tests {
     fn a_one_colour_image_decodes() {
         let cells = vec![[10, 20, 30, 255]; 4];
         let grid = Grid::from_cells(GridShape::new(2, 2), cells).unwrap();
-        let bytes = encode_grid(&grid, 50, 40).unwrap();
+        let bytes = encode_grid(&grid, 50, 40, false).unwrap();
         assert_eq!(decoded_rgba(&bytes), render_rgba(&grid, 50, 40).unwrap());
     }
 
@@ -329,7 +336,7 @@ mod tests {
     fn sides_past_the_format_limit_are_refused() {
         let grid = grid(2, 2, 1, false);
         assert_eq!(
-            encode_grid(&grid, 16385, 2),
+            encode_grid(&grid, 16385, 2, false),
             Err(WebpWriteError::TooLarge {
                 width: 16385,
                 height: 2

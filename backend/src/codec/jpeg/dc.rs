@@ -66,8 +66,6 @@ pub struct DcImage {
     pub layout: PixelLayout,
     /// The small picture, row by row, tightly packed.
     pub pixels: Vec<u8>,
-    /// The EXIF orientation value (1 to 8) when the file has one.
-    pub exif_orientation: Option<u16>,
 }
 
 /// Decodes the DC coefficients of a JPEG file into a 1/8-scale picture.
@@ -80,7 +78,6 @@ pub fn decode_dc(bytes: &[u8], limits: DcLimits) -> Result<DcImage, DcError> {
         restart_interval: 0,
         frame: None,
         adobe_transform: None,
-        exif_orientation: None,
         limits,
     };
     state.run()?;
@@ -103,7 +100,6 @@ struct Decoder<'a> {
     restart_interval: u16,
     frame: Option<Frame>,
     adobe_transform: Option<u8>,
-    exif_orientation: Option<u16>,
     limits: DcLimits,
 }
 
@@ -193,12 +189,6 @@ impl<'a> Decoder<'a> {
                 Ok(())
             }
             0xDC => Err(DcError::Unsupported("height given by a DNL marker")),
-            0xE1 => {
-                if self.exif_orientation.is_none() {
-                    self.exif_orientation = exif_orientation(body);
-                }
-                Ok(())
-            }
             0xEE => {
                 if body.len() >= 12 && body.starts_with(b"Adobe") {
                     self.adobe_transform = Some(body[11]);
@@ -554,7 +544,6 @@ impl<'a> Decoder<'a> {
             dc_height,
             layout,
             pixels,
-            exif_orientation: self.exif_orientation,
         })
     }
 }
@@ -614,52 +603,6 @@ fn skip_entropy_data(data: &[u8], start: usize) -> Result<usize, DcError> {
 
 fn memchr_ff(data: &[u8]) -> Option<usize> {
     data.iter().position(|&b| b == 0xFF)
-}
-
-/// The orientation tag of an APP1 Exif segment's first IFD, if present and sane.
-fn exif_orientation(body: &[u8]) -> Option<u16> {
-    exif_orientation_of_tiff(body.strip_prefix(b"Exif\0\0")?)
-}
-
-/// The orientation tag (1 to 8) in the first IFD of EXIF data in TIFF layout (as in a
-/// PNG eXIf chunk, or a JPEG APP1 segment after its `Exif` prefix).
-pub fn exif_orientation_of_tiff(tiff: &[u8]) -> Option<u16> {
-    let big_endian = match tiff.get(..4)? {
-        [b'M', b'M', 0, 42] => true,
-        [b'I', b'I', 42, 0] => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let raw = [*tiff.get(at)?, *tiff.get(at + 1)?];
-        Some(if big_endian {
-            u16::from_be_bytes(raw)
-        } else {
-            u16::from_le_bytes(raw)
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let raw = [
-            *tiff.get(at)?,
-            *tiff.get(at + 1)?,
-            *tiff.get(at + 2)?,
-            *tiff.get(at + 3)?,
-        ];
-        Some(if big_endian {
-            u32::from_be_bytes(raw)
-        } else {
-            u32::from_le_bytes(raw)
-        })
-    };
-    let ifd = u32_at(4)? as usize;
-    let entries = u16_at(ifd)? as usize;
-    for entry in 0..entries {
-        let at = ifd + 2 + entry * 12;
-        if u16_at(at)? == 0x0112 {
-            let value = u16_at(at + 8)?;
-            return (1..=8).contains(&value).then_some(value);
-        }
-    }
-    None
 }
 
 /// Reads the bits of entropy-coded data, most significant first, undoing byte
@@ -1106,13 +1049,6 @@ mod tests {
                 "{path}"
             );
         }
-    }
-
-    #[test]
-    fn the_orientation_tag_is_read() {
-        let dc = decode_dc(&test_file("cases/c10-exif-orientation-6.jpg"), LIMITS).unwrap();
-        assert_eq!(dc.exif_orientation, Some(6));
-        assert_eq!((dc.width, dc.height), (96, 64));
     }
 
     #[test]
