@@ -175,7 +175,7 @@ impl<'a> Decoder<'a> {
 
     fn header_segment(&mut self, marker: u8, body: &[u8]) -> Result<(), DcError> {
         match marker {
-            0xC0 | 0xC1 | 0xC2 => self.frame_header(marker == 0xC2, body),
+            0xC0..=0xC2 => self.frame_header(marker == 0xC2, body),
             0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => Err(DcError::Unsupported(
                 "lossless, hierarchical or arithmetic-coded JPEG",
             )),
@@ -390,8 +390,9 @@ impl<'a> Decoder<'a> {
             }
             let needs_ac = !frame.progressive;
             let dc_needed = high == 0;
-            if (dc_needed && scan_component.dc_table > 3)
-                || (dc_needed && self.dc_tables[scan_component.dc_table].is_none())
+            if (dc_needed
+                && (scan_component.dc_table > 3
+                    || self.dc_tables[scan_component.dc_table].is_none()))
                 || (needs_ac
                     && (scan_component.ac_table > 3
                         || self.ac_tables[scan_component.ac_table].is_none()))
@@ -417,7 +418,7 @@ impl<'a> Decoder<'a> {
 
         let mut unit = 0u64;
         while unit < total_units {
-            if restart > 0 && unit > 0 && unit % restart == 0 {
+            if restart > 0 && unit > 0 && unit.is_multiple_of(restart) {
                 reader.restart()?;
                 predictions = [0; 4];
             }
@@ -638,6 +639,27 @@ impl<'a> BitReader<'a> {
     /// Tops the buffer up to at least 57 bits.
     #[inline]
     fn refill(&mut self) {
+        // Eight bytes at once when none of them is 0xFF (no stuffing, no marker).
+        if self.count <= 56
+            && self.marker.is_none()
+            && let Some(chunk) = self.data.get(self.position..self.position + 8)
+        {
+            let word = u64::from_be_bytes(chunk.try_into().expect("a slice of eight bytes"));
+            let inverted = !word;
+            let has_ff =
+                inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080;
+            if has_ff == 0 {
+                let take = (64 - self.count) / 8;
+                self.buffer = if take == 8 {
+                    word
+                } else {
+                    self.buffer << (8 * take) | word >> (64 - 8 * take)
+                };
+                self.position += take as usize;
+                self.count += 8 * take;
+                return;
+            }
+        }
         while self.count <= 56 {
             let byte = self.next_byte();
             self.buffer = self.buffer << 8 | byte as u64;

@@ -207,10 +207,37 @@ pub fn encode_grid(
     let mcus_across = width.div_ceil(mcu_pixels) as usize;
     let mcus_down = height.div_ceil(mcu_pixels) as usize;
 
+    // Rows of MCUs whose blocks are all flat and show the same grid rows as the two
+    // rows before them repeat the previous row's symbols exactly (the DC
+    // predictions they start from are the same too), so they are counted and
+    // written again without being generated.
     let mut symbols = SymbolStream::default();
+    let mut mcu_rows: Vec<Option<std::ops::Range<usize>>> = Vec::with_capacity(mcus_down);
     let mut block = [0i32; 64];
     let mut predictions = vec![0i32; components.len()];
+    let mut previous_signature = None;
+    let mut same_content_run = 0;
+    let mut row_counts = [[0u32; 256]; 4];
     for mcu_y in 0..mcus_down {
+        let signature = row_signature(&components, mcu_y);
+        if signature.is_some() && signature == previous_signature {
+            same_content_run += 1;
+        } else {
+            same_content_run = 0;
+        }
+        previous_signature = signature;
+        if same_content_run >= 2 {
+            for (total, row) in symbols.frequencies.iter_mut().zip(&row_counts) {
+                for (count, added) in total.iter_mut().zip(row) {
+                    *count += added;
+                }
+            }
+            mcu_rows.push(None);
+            continue;
+        }
+
+        let before = symbols.frequencies;
+        let start = symbols.entries.len();
         for mcu_x in 0..mcus_across {
             for (component, prediction) in components.iter().zip(predictions.iter_mut()) {
                 let sampling = component.sampling as usize;
@@ -229,6 +256,13 @@ pub fn encode_grid(
                 }
             }
         }
+        for ((row, total), earlier) in row_counts.iter_mut().zip(&symbols.frequencies).zip(&before)
+        {
+            for ((count, now), then) in row.iter_mut().zip(total).zip(earlier) {
+                *count = now - then;
+            }
+        }
+        mcu_rows.push(Some(start..symbols.entries.len()));
     }
 
     let tables = [
@@ -247,9 +281,25 @@ pub fn encode_grid(
         [&luma_quant, &chroma_quant],
         &tables,
     );
-    write_entropy(&mut out, &symbols.entries, &tables);
+    write_entropy(&mut out, &symbols.entries, &mcu_rows, &tables);
     out.extend_from_slice(&[0xFF, 0xD9]);
     Ok(out)
+}
+
+/// For an MCU row whose blocks are all flat: the grid row each of its block rows
+/// shows, per component; `None` when a cell edge crosses the row.
+fn row_signature(components: &[Component], mcu_y: usize) -> Option<Vec<u32>> {
+    let mut signature = Vec::with_capacity(4);
+    for component in components {
+        let sampling = component.sampling as usize;
+        for sub_y in 0..sampling {
+            match component.block_rows[mcu_y * sampling + sub_y] {
+                BlockAxis::Flat(row) => signature.push(row),
+                BlockAxis::Mixed(_) => return None,
+            }
+        }
+    }
+    Some(signature)
 }
 
 /// The Y, Cb and Cr values of every cell (level-shifted by 128), or Y alone.
@@ -352,7 +402,7 @@ fn dct8(samples: &[f32; 8]) -> [f32; 8] {
 }
 
 /// The DCT of a constant 8-sample row, per unit of the constant: 8 * C(0) / 2.
-const FLAT_GAIN: f32 = 2.828_427_1;
+const FLAT_GAIN: f32 = std::f32::consts::SQRT_2 * 2.0;
 
 impl Component {
     fn value(&self, column: u32, row: u32) -> f32 {
@@ -569,22 +619,70 @@ fn write_headers(
 
 /// Writes the entropy-coded data, with 0xFF bytes stuffed and the last byte padded
 /// with one bits.
-fn write_entropy(out: &mut Vec<u8>, entries: &[u32], tables: &[HuffmanTable; 4]) {
+fn write_entropy(
+    out: &mut Vec<u8>,
+    entries: &[u32],
+    mcu_rows: &[Option<std::ops::Range<usize>>],
+    tables: &[HuffmanTable; 4],
+) {
     let mut writer = BitWriter {
         out,
         acc: 0,
         bits: 0,
     };
-    for &entry in entries {
-        let table = (entry >> 24) as usize;
-        let symbol = (entry >> 16) & 0xFF;
-        let extra = entry & 0xFFFF;
-        let (code, length) = tables[table].codes[symbol as usize];
-        let extra_length = if table % 2 == 0 { symbol } else { symbol & 15 };
-        writer.put(code as u32, length as u32);
-        writer.put(extra, extra_length);
+    let mut row_bits = BitString::default();
+    for row in mcu_rows {
+        if let Some(range) = row {
+            row_bits.clear();
+            for &entry in &entries[range.clone()] {
+                let table = (entry >> 24) as usize;
+                let symbol = (entry >> 16) & 0xFF;
+                let extra = entry & 0xFFFF;
+                let (code, length) = tables[table].codes[symbol as usize];
+                let extra_length = if table.is_multiple_of(2) {
+                    symbol
+                } else {
+                    symbol & 15
+                };
+                row_bits.put(code as u32, length as u32);
+                row_bits.put(extra, extra_length);
+            }
+        }
+        writer.append(&row_bits);
     }
     writer.finish();
+}
+
+/// The bits of one MCU row, before byte stuffing, most significant first.
+#[derive(Default)]
+struct BitString {
+    words: Vec<u64>,
+    /// The last `used` bits, right-aligned.
+    tail: u64,
+    used: u32,
+}
+
+impl BitString {
+    fn clear(&mut self) {
+        self.words.clear();
+        self.tail = 0;
+        self.used = 0;
+    }
+
+    /// Appends the low `length` (at most 16) bits of `value`.
+    #[inline]
+    fn put(&mut self, value: u32, length: u32) {
+        if self.used + length <= 64 {
+            self.tail = self.tail << length | value as u64;
+            self.used += length;
+        } else {
+            let room = 64 - self.used;
+            let spill = length - room;
+            self.words.push(self.tail << room | (value as u64) >> spill);
+            self.tail = value as u64 & ((1u64 << spill) - 1);
+            self.used = spill;
+        }
+    }
 }
 
 struct BitWriter<'a> {
@@ -600,6 +698,20 @@ impl BitWriter<'_> {
         self.bits += length;
         if self.bits >= 32 {
             self.flush_bytes();
+        }
+    }
+
+    /// Appends a whole bit string.
+    fn append(&mut self, bits: &BitString) {
+        for &word in &bits.words {
+            self.put((word >> 32) as u32, 32);
+            self.put(word as u32, 32);
+        }
+        if bits.used > 32 {
+            self.put((bits.tail >> 32) as u32, bits.used - 32);
+            self.put(bits.tail as u32, 32);
+        } else {
+            self.put(bits.tail as u32, bits.used);
         }
     }
 
