@@ -49,6 +49,15 @@ fn main() -> anyhow::Result<ExitCode> {
         for (variant, grid) in pixelated.variants.iter().zip(&grids) {
             format = variant.format;
             let decoded = image::load_from_memory(&variant.bytes)?.to_rgba8();
+            if decoded.dimensions() != (source.width, source.height) {
+                failed = true;
+                cells.push(format!(
+                    "{}: {:?} pixels",
+                    variant.size,
+                    decoded.dimensions()
+                ));
+                continue;
+            }
             let rendered = render_rgba(grid, source.width, source.height)?;
             let lossy = matches!(variant.format, ImageFormat::Jpeg);
             if lossy {

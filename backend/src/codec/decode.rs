@@ -245,7 +245,12 @@ fn decode_jpeg_dc(bytes: &[u8], header: &Header<'_>) -> Result<Option<StoredGrid
     for row in fast::dc_rows(&image) {
         grids.push(row)?;
     }
-    header.finish(grids).map(Some)
+    // The builder saw the 1/8-scale picture; the variants have the full size.
+    let mut stored = header.finish(grids)?;
+    let (width, height) = header.orientation.upright_size(image.width, image.height);
+    stored.source.width = width;
+    stored.source.height = height;
+    Ok(Some(stored))
 }
 
 /// How the samples of a decoded row are stored, before they become 8-bit.

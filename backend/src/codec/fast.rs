@@ -96,15 +96,24 @@ mod tests {
 
     #[test]
     fn dc_grids_of_the_bench_photos_stay_within_two_levels_of_the_classic_ones() {
-        for name in [
-            "jpeg-phone-samsung-s7edge-4032x3024.jpg",
-            "jpeg-camera-leica-t-4928x3264-orient8.jpg",
-            "jpeg-photo-kleiber-6028x3391.jpg",
+        for (name, stored_width, stored_height) in [
+            ("jpeg-phone-samsung-s7edge-4032x3024.jpg", 4032, 3024),
+            ("jpeg-camera-leica-t-4928x3264-orient8.jpg", 4928, 3264),
+            ("jpeg-photo-kleiber-6028x3391.jpg", 6028, 3391),
         ] {
             let bytes = std::fs::read(bench_images().join(name)).unwrap_or_else(|_| {
                 panic!("bench image {name} missing: set PIXELATOR_BENCH_IMAGES")
             });
             let stored = stored_grids(&bytes, &PixelateOptions::default()).unwrap();
+            let (width, height) = stored
+                .source
+                .orientation
+                .upright_size(stored_width, stored_height);
+            assert_eq!(
+                (stored.source.width, stored.source.height),
+                (width, height),
+                "{name}"
+            );
             for (worst, mean) in differences(name, &stored.grids) {
                 assert!(
                     worst <= 2 && mean < 0.25,
