@@ -28,6 +28,11 @@ async fn variants(
     let manifest = store.manifest(source).await;
     assert_eq!(manifest.status, ManifestStatus::Done, "{manifest:?}");
     assert_eq!(manifest.variants.len(), 5);
+    let timings = &manifest.timings;
+    assert!(
+        timings.total_ms > 0.0 && timings.total_ms >= timings.decode_ms + timings.encode_ms,
+        "{timings:?}"
+    );
     let mut decoded = Vec::new();
     for (size, record) in SIZES.iter().zip(&manifest.variants) {
         let key = variant_key(source, GridShape::new(*size, *size), format);

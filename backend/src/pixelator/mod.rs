@@ -184,8 +184,9 @@ impl SkipReason {
 }
 
 /// What is known about a record so far, for its log line.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RecordTrace {
+    started: Instant,
     event: Option<String>,
     bucket: Option<String>,
     key: Option<String>,
@@ -195,6 +196,31 @@ struct RecordTrace {
     format: Option<ImageFormat>,
     timings: Timings,
     detail: Option<String>,
+}
+
+impl RecordTrace {
+    fn new() -> RecordTrace {
+        RecordTrace {
+            started: Instant::now(),
+            event: None,
+            bucket: None,
+            key: None,
+            bytes: None,
+            width: None,
+            height: None,
+            format: None,
+            timings: Timings::default(),
+            detail: None,
+        }
+    }
+
+    /// The timings so far, with the total up to now: what a manifest records.
+    fn timings_now(&self) -> Timings {
+        Timings {
+            total_ms: millis(self.started.elapsed()),
+            ..self.timings.clone()
+        }
+    }
 }
 
 /// The source object as read from the store.
@@ -289,10 +315,9 @@ impl Pixelator {
 
     /// Handles one record and writes its log line.
     async fn handle_record(&self, record: &Value) -> (RecordReport, Option<StoreError>) {
-        let started = Instant::now();
-        let mut trace = RecordTrace::default();
+        let mut trace = RecordTrace::new();
         let result = self.process_record(record, &mut trace).await;
-        trace.timings.total_ms = millis(started.elapsed());
+        trace.timings.total_ms = millis(trace.started.elapsed());
 
         let (outcome, failure) = match result {
             Ok(outcome) => (outcome, None),
@@ -441,7 +466,7 @@ impl Pixelator {
             image: Some(source.record()),
             grid_mode: self.settings.options.mode,
             variants,
-            timings: trace.timings.clone(),
+            timings: trace.timings_now(),
             processed_at: now_rfc3339(),
             pixelator_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
@@ -619,7 +644,7 @@ impl Pixelator {
             image: None,
             grid_mode: self.settings.options.mode,
             variants: Vec::new(),
-            timings: trace.timings.clone(),
+            timings: trace.timings_now(),
             processed_at: now_rfc3339(),
             pixelator_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
