@@ -103,7 +103,10 @@ pub(super) async fn get_image(
     Path(key): Path<String>,
 ) -> Result<Json<ImageView>, ApiFailure> {
     let not_found = || ApiFailure::NotFound(format!("no image with key {key:?}"));
-    if !key.starts_with(state.config.source_prefix.as_str()) || is_output_key(&key) {
+    if !key.starts_with(state.config.source_prefix.as_str())
+        || is_output_key(&key)
+        || key.ends_with('/')
+    {
         return Err(not_found());
     }
     let bucket = &state.config.buckets.source;
