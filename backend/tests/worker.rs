@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use pipeline_support::{SOURCE, TestStore, case_bytes, case_event};
 use pixelator::worker::{self, WorkerState};
+use pixelator_shared::layout::manifest_key;
 use pixelator_shared::wire::ManifestStatus;
 use serde_json::{Value, json};
 
@@ -207,9 +208,19 @@ impl Drop for Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_command_reaches_any_s3_store_through_the_standard_aws_variables() {
     let mut store = TestStore::start(true).await;
+    // A source whose event never reached any worker: --reconcile finds it.
+    store
+        .put(
+            SOURCE,
+            "uploads/cli/missed.png",
+            case_bytes("c08-first.png"),
+            "image/png",
+        )
+        .await;
+    store.events.as_mut().unwrap().recv().await.unwrap();
     let keys = pipeline_support::keys();
     let child = Command::new(env!("CARGO_BIN_EXE_pixelator"))
-        .arg("worker")
+        .args(["worker", "--reconcile"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_ENDPOINT_URL", store.store.endpoint())
@@ -259,4 +270,12 @@ async fn the_worker_command_reaches_any_s3_store_through_the_standard_aws_variab
     assert_eq!(report["records"][0]["outcome"], "processed");
     let manifest = store.manifest("uploads/cli/second.jpg").await;
     assert_eq!(manifest.variants.len(), 5);
+    let missed = manifest_key("uploads/cli/missed.png");
+    pipeline_support::wait_for(Duration::from_secs(60), "the missed source", || async {
+        store
+            .exists(pipeline_support::PROCESSED, &missed)
+            .await
+            .then_some(())
+    })
+    .await;
 }
