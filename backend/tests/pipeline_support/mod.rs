@@ -7,6 +7,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -223,13 +225,22 @@ impl TestApi {
 /// Sends `bytes` to a ticket's presigned URL with the ticket's headers (less the
 /// length, which the HTTP client sets, as a browser does).
 pub async fn put_ticket(http: &reqwest::Client, ticket: &UploadTicket, bytes: Vec<u8>) -> u16 {
+    try_put_ticket(http, ticket, bytes).await.expect("PUT")
+}
+
+/// [`put_ticket`], for a store that may be gone.
+pub async fn try_put_ticket(
+    http: &reqwest::Client,
+    ticket: &UploadTicket,
+    bytes: Vec<u8>,
+) -> Result<u16, reqwest::Error> {
     let mut request = http.put(&ticket.url).body(bytes);
     for (name, value) in &ticket.headers {
         if !name.eq_ignore_ascii_case("content-length") {
             request = request.header(name, value);
         }
     }
-    request.send().await.expect("PUT").status().as_u16()
+    Ok(request.send().await?.status().as_u16())
 }
 
 /// A configuration with the defaults and `vars` set.
