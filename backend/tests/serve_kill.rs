@@ -86,7 +86,7 @@ async fn a_pipeline_killed_mid_batch_processes_every_stored_upload_exactly_once_
                     break;
                 }
                 stored.push(ticket.key);
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             stored
         }
