@@ -188,4 +188,57 @@ impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
     }
+
+    /// Whether the store refused for lack of permission. S3 answers a missing
+    /// object this way too when the caller may not list the bucket.
+    pub fn is_access_denied(&self) -> bool {
+        matches!(self, StoreError::Refused { code, .. } if code == "AccessDenied")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::get_object::GetObjectError;
+    use aws_sdk_s3::primitives::SdkBody;
+
+    use super::*;
+
+    fn answered(status: u16, code: &str) -> StoreError {
+        let error = GetObjectError::generic(ErrorMetadata::builder().code(code).build());
+        let response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+        StoreError::from_sdk(
+            "GetObject",
+            "bucket",
+            "key",
+            SdkError::service_error(error, response),
+        )
+    }
+
+    #[test]
+    fn store_answers_are_sorted_by_whether_a_retry_helps() {
+        assert!(answered(404, "NoSuchKey").is_not_found());
+        assert!(answered(503, "SlowDown").is_retryable());
+        assert!(answered(500, "InternalError").is_retryable());
+        assert!(answered(400, "RequestTimeout").is_retryable());
+        assert!(answered(429, "").is_retryable());
+
+        let denied = answered(403, "AccessDenied");
+        assert!(!denied.is_retryable() && denied.is_access_denied());
+        let no_bucket = answered(404, "NoSuchBucket");
+        assert!(!no_bucket.is_not_found() && !no_bucket.is_retryable());
+        assert!(
+            no_bucket.to_string().contains("NoSuchBucket"),
+            "{no_bucket}"
+        );
+    }
+
+    #[test]
+    fn failures_without_an_answer_are_transient() {
+        let error: SdkError<GetObjectError> = SdkError::timeout_error("took too long");
+        assert!(StoreError::from_sdk("GetObject", "b", "k", error).is_retryable());
+        let error: SdkError<GetObjectError> = SdkError::construction_failure("bad request");
+        assert!(!StoreError::from_sdk("GetObject", "b", "k", error).is_retryable());
+    }
 }

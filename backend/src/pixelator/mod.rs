@@ -496,6 +496,19 @@ impl Pixelator {
             Ok(output) => output,
             Err(error) => {
                 let error = StoreError::from_sdk("GetObject", bucket, &manifest_key, error);
+                if error.is_access_denied() {
+                    // A policy that lets the pixelator write the processed bucket
+                    // but not read it: the work is redone (same keys, same bytes)
+                    // instead of failing every event.
+                    tracing::warn!(
+                        bucket = %bucket,
+                        key = %manifest_key,
+                        "cannot read manifests (access denied), so duplicate deliveries are \
+                         processed again; grant s3:GetObject on the manifests and \
+                         s3:ListBucket on the processed bucket"
+                    );
+                    return Ok(None);
+                }
                 return if error.is_not_found() {
                     Ok(None)
                 } else {
