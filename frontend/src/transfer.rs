@@ -85,7 +85,12 @@ pub enum UploadFailure {
     /// The PUT never got an answer.
     Network(String),
     /// The pipeline gave up on the file.
-    Pipeline(String),
+    Pipeline {
+        /// The source key it was stored under.
+        key: String,
+        /// The pipeline's reason.
+        reason: String,
+    },
     /// The API stopped answering while the page waited for the result.
     LostContact(ApiFailure),
 }
@@ -120,7 +125,7 @@ impl fmt::Display for UploadFailure {
                 }
             }
             UploadFailure::Network(what) => write!(f, "network error: {what}"),
-            UploadFailure::Pipeline(reason) => {
+            UploadFailure::Pipeline { reason, .. } => {
                 write!(f, "the pipeline could not process it: {reason}")
             }
             UploadFailure::LostContact(failure) => {
@@ -266,7 +271,10 @@ pub async fn follow(key: &str) -> UploadState {
                         let reason = view
                             .reason
                             .unwrap_or_else(|| "no reason was given".to_owned());
-                        return UploadState::Failed(UploadFailure::Pipeline(reason));
+                        return UploadState::Failed(UploadFailure::Pipeline {
+                            key: key.to_owned(),
+                            reason,
+                        });
                     }
                 }
             }

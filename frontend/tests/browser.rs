@@ -448,7 +448,10 @@ async fn every_kind_of_failure_shows_its_reason_and_a_retry_never_done() {
         ),
         (UploadFailure::Network("offline".into()), "network error"),
         (
-            UploadFailure::Pipeline("unsupported format: HEIC".into()),
+            UploadFailure::Pipeline {
+                key: "uploads/x/IMG_0001.heic".into(),
+                reason: "unsupported format: HEIC".into(),
+            },
             "unsupported format: HEIC",
         ),
     ];

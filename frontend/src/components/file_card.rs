@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use crate::cards::{FileEntry, PreviewState, Verdict};
 use crate::checks::human_bytes;
 use crate::components::previews::Previews;
-use crate::transfer::{SLOW_AFTER_MS, UploadState};
+use crate::transfer::{SLOW_AFTER_MS, UploadFailure, UploadState};
 
 /// The card of one dropped file.
 #[component]
@@ -42,6 +42,7 @@ pub fn FileCard(
     let key = move || match entry.upload.get() {
         UploadState::Processing { key, .. } => Some(key),
         UploadState::Done(view) => Some(view.key),
+        UploadState::Failed(UploadFailure::Pipeline { key, .. }) => Some(key),
         _ => None,
     };
 
