@@ -387,9 +387,11 @@ fn scaled_axis_spans(length: u32, extent: f64, cells: u32) -> Vec<CellSpan> {
 
 #[derive(Clone, Debug)]
 struct HorizontalPlan {
-    spans: Vec<CellSpan>,
     /// For each span, the indices into the breakpoints of its start, split and end.
     reads: Vec<[usize; 3]>,
+    /// For each span, the constants of its triangle's two sides, worked out once
+    /// rather than for every row (see [`TriangleSides`]).
+    sides: Vec<TriangleSides>,
     /// The current row reduced to this plan's columns, premultiplied, 8 bits, as
     /// Pillow keeps it between its two passes.
     reduced: Vec<f64>,
@@ -483,8 +485,8 @@ impl GridBuilder {
                         ]
                     })
                     .collect(),
+                sides: spans.iter().map(TriangleSides::of).collect(),
                 reduced: vec![0.0; spans.len() * channels],
-                spans,
             })
             .collect();
 
@@ -543,7 +545,7 @@ impl GridBuilder {
         self.load_row(row);
         self.take_snapshots();
         for plan in &mut self.horizontal {
-            plan.reduce(&self.snapshots, &self.breakpoints, channels);
+            plan.reduce(&self.snapshots, channels);
         }
 
         let y = self.rows_pushed;
@@ -557,46 +559,23 @@ impl GridBuilder {
     /// Copies a row into the scratch buffer, premultiplying colour by alpha the way
     /// Pillow does (rounded to 8 bits).
     fn load_row(&mut self, row: &[u8]) {
-        let channels = self.layout.channels();
-        if self.layout.has_alpha() {
-            for (pixel, out) in row
-                .chunks_exact(channels)
-                .zip(self.scratch.chunks_exact_mut(channels))
-            {
-                let alpha = pixel[channels - 1] as u32;
-                for (sample, slot) in pixel[..channels - 1].iter().zip(out.iter_mut()) {
-                    *slot = multiply_div_255(*sample as u32, alpha) as u16;
-                }
-                out[channels - 1] = alpha as u16;
-            }
-        } else {
-            for (sample, slot) in row.iter().zip(self.scratch.iter_mut()) {
-                *slot = *sample as u16;
-            }
+        match self.layout {
+            PixelLayout::Gray => load_pixels::<1>(row, &mut self.scratch, false),
+            PixelLayout::GrayAlpha => load_pixels::<2>(row, &mut self.scratch, true),
+            PixelLayout::Rgb => load_pixels::<3>(row, &mut self.scratch, false),
+            PixelLayout::Rgba => load_pixels::<4>(row, &mut self.scratch, true),
         }
     }
 
     /// Walks the row once, recording `Σp` and `Σx·p` per channel at every breakpoint.
     fn take_snapshots(&mut self) {
-        let channels = self.layout.channels();
-        let mut sum = [0u64; 4];
-        let mut moment = [0u64; 4];
-        let mut position = 0u32;
-        for (index, &breakpoint) in self.breakpoints.iter().enumerate() {
-            let from = position as usize * channels;
-            let to = breakpoint as usize * channels;
-            for (offset, pixel) in self.scratch[from..to].chunks_exact(channels).enumerate() {
-                let x = (position as u64) + offset as u64;
-                for channel in 0..channels {
-                    let sample = pixel[channel] as u64;
-                    sum[channel] += sample;
-                    moment[channel] += x * sample;
-                }
-            }
-            position = breakpoint;
-            let slot = &mut self.snapshots[index * 2 * channels..(index + 1) * 2 * channels];
-            slot[..channels].copy_from_slice(&sum[..channels]);
-            slot[channels..].copy_from_slice(&moment[..channels]);
+        let (scratch, breakpoints, snapshots) =
+            (&self.scratch, &self.breakpoints, &mut self.snapshots);
+        match self.layout.channels() {
+            1 => snapshot_sums::<1>(scratch, breakpoints, snapshots),
+            2 => snapshot_sums::<2>(scratch, breakpoints, snapshots),
+            3 => snapshot_sums::<3>(scratch, breakpoints, snapshots),
+            _ => snapshot_sums::<4>(scratch, breakpoints, snapshots),
         }
     }
 
@@ -617,50 +596,149 @@ impl GridBuilder {
     }
 }
 
-impl HorizontalPlan {
-    /// Reduces the current row to this plan's columns from the breakpoint snapshots.
-    fn reduce(&mut self, snapshots: &[u64], breakpoints: &[u32], channels: usize) {
-        let stride = 2 * channels;
-        for (cell, (span, reads)) in self.spans.iter().zip(&self.reads).enumerate() {
-            let [start, split, end] = *reads;
-            for channel in 0..channels {
-                let at = |index: usize| {
-                    (
-                        snapshots[index * stride + channel],
-                        snapshots[index * stride + channels + channel],
-                    )
-                };
-                let left = triangle_side(at(start), at(split), breakpoints[start], span, true);
-                let right = triangle_side(at(split), at(end), breakpoints[split], span, false);
-                let value = (left + right) * span.norm;
-                self.reduced[cell * channels + channel] = round_to_byte(value);
+/// [`GridBuilder::load_row`] for pixels of `CHANNELS` samples, the last of them
+/// alpha when `has_alpha`. The channel count is a constant so that the loop over a
+/// pixel's samples unrolls: this and [`snapshot_sums`] are the only steps that
+/// touch every pixel.
+fn load_pixels<const CHANNELS: usize>(row: &[u8], scratch: &mut [u16], has_alpha: bool) {
+    let pixels = row
+        .chunks_exact(CHANNELS)
+        .zip(scratch.chunks_exact_mut(CHANNELS));
+    if has_alpha {
+        for (pixel, out) in pixels {
+            let alpha = pixel[CHANNELS - 1] as u32;
+            for channel in 0..CHANNELS - 1 {
+                out[channel] = multiply_div_255(pixel[channel] as u32, alpha) as u16;
+            }
+            out[CHANNELS - 1] = alpha as u16;
+        }
+    } else {
+        for (pixel, out) in pixels {
+            for channel in 0..CHANNELS {
+                out[channel] = pixel[channel] as u16;
             }
         }
     }
 }
 
-/// The unnormalised weighted sum of one side of a cell's triangle, from the running
-/// sums at either end of that side. `from` is the first pixel of the side.
-fn triangle_side(
+/// [`GridBuilder::take_snapshots`] for pixels of `CHANNELS` samples: the running
+/// `Σp` and `Σx·p` of each channel, written at every breakpoint as `CHANNELS`
+/// sums then `CHANNELS` moments.
+fn snapshot_sums<const CHANNELS: usize>(
+    scratch: &[u16],
+    breakpoints: &[u32],
+    snapshots: &mut [u64],
+) {
+    let mut sum = [0u64; CHANNELS];
+    let mut moment = [0u64; CHANNELS];
+    let mut position = 0u32;
+    for (&breakpoint, slot) in breakpoints
+        .iter()
+        .zip(snapshots.chunks_exact_mut(2 * CHANNELS))
+    {
+        let segment = &scratch[position as usize * CHANNELS..breakpoint as usize * CHANNELS];
+        for (x, pixel) in (position as u64..).zip(segment.chunks_exact(CHANNELS)) {
+            for channel in 0..CHANNELS {
+                let sample = pixel[channel] as u64;
+                sum[channel] += sample;
+                moment[channel] += x * sample;
+            }
+        }
+        position = breakpoint;
+        slot[..CHANNELS].copy_from_slice(&sum);
+        slot[CHANNELS..].copy_from_slice(&moment);
+    }
+}
+
+impl HorizontalPlan {
+    /// Reduces the current row to this plan's columns from the breakpoint snapshots.
+    fn reduce(&mut self, snapshots: &[u64], channels: usize) {
+        match channels {
+            1 => self.reduce_channels::<1>(snapshots),
+            2 => self.reduce_channels::<2>(snapshots),
+            3 => self.reduce_channels::<3>(snapshots),
+            _ => self.reduce_channels::<4>(snapshots),
+        }
+    }
+
+    fn reduce_channels<const CHANNELS: usize>(&mut self, snapshots: &[u64]) {
+        let at = |index: usize, channel: usize| {
+            let slot = &snapshots[index * 2 * CHANNELS..(index + 1) * 2 * CHANNELS];
+            (slot[channel], slot[CHANNELS + channel])
+        };
+        let cells = self.reads.iter().zip(&self.sides);
+        for ((reads, sides), out) in cells.zip(self.reduced.chunks_exact_mut(CHANNELS)) {
+            let [start, split, end] = *reads;
+            for (channel, out) in out.iter_mut().enumerate() {
+                let left = sides.rising(at(start, channel), at(split, channel));
+                let right = sides.falling(at(split, channel), at(end, channel));
+                *out = round_to_byte((left + right) * sides.norm);
+            }
+        }
+    }
+}
+
+/// The two sides of one cell's triangle, as constants of the cell: the weighted sum
+/// of a side is `bias · Σp ± slope · Σ(x - from)·p` over the side's pixels, where
+/// `from` is the side's first pixel.
+#[derive(Clone, Copy, Debug)]
+struct TriangleSides {
+    /// First pixel of the rising side (the support's start).
+    rising_from: u32,
+    /// The rising side's weight at its first pixel, before normalising.
+    rising_bias: f64,
+    /// First pixel of the falling side (right of the cell's centre).
+    falling_from: u32,
+    /// The falling side's weight at its first pixel, before normalising.
+    falling_bias: f64,
+    /// How much the weight changes from one pixel to the next.
+    slope: f64,
+    /// One over the sum of the cell's discrete weights.
+    norm: f64,
+}
+
+impl TriangleSides {
+    fn of(span: &CellSpan) -> TriangleSides {
+        let offset = |from: u32| (from as f64 + 0.5 - span.center) / span.half_width;
+        TriangleSides {
+            rising_from: span.start,
+            rising_bias: 1.0 + offset(span.start),
+            falling_from: span.split,
+            falling_bias: 1.0 - offset(span.split),
+            slope: 1.0 / span.half_width,
+            norm: span.norm,
+        }
+    }
+
+    /// The unnormalised weighted sum of the rising side, from the running sums
+    /// `(Σp, Σx·p)` at its first pixel and one past its last.
+    fn rising(&self, before: (u64, u64), after: (u64, u64)) -> f64 {
+        let (sum, local_moment) = side_sums(before, after, self.rising_from);
+        if sum == 0 {
+            return 0.0;
+        }
+        self.rising_bias * sum as f64 + self.slope * local_moment as f64
+    }
+
+    /// The same for the falling side.
+    fn falling(&self, before: (u64, u64), after: (u64, u64)) -> f64 {
+        let (sum, local_moment) = side_sums(before, after, self.falling_from);
+        if sum == 0 {
+            return 0.0;
+        }
+        self.falling_bias * sum as f64 - self.slope * local_moment as f64
+    }
+}
+
+/// `Σp` and `Σ(x - from)·p` over a side, exact in integers, from the running sums at
+/// either end of it.
+fn side_sums(
     (sum_before, moment_before): (u64, u64),
     (sum_after, moment_after): (u64, u64),
     from: u32,
-    span: &CellSpan,
-    rising: bool,
-) -> f64 {
+) -> (u64, u64) {
     let sum = sum_after - sum_before;
-    if sum == 0 {
-        return 0.0;
-    }
-    // Σ (x - from)·p over the side, exact in integers.
-    let local_moment = (moment_after - moment_before) - from as u64 * sum;
-    let offset = (from as f64 + 0.5 - span.center) / span.half_width;
-    let slope = 1.0 / span.half_width;
-    if rising {
-        (1.0 + offset) * sum as f64 + slope * local_moment as f64
-    } else {
-        (1.0 - offset) * sum as f64 - slope * local_moment as f64
-    }
+    (sum, (moment_after - moment_before) - from as u64 * sum)
 }
 
 impl Target {
