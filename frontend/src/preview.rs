@@ -34,9 +34,14 @@ pub struct Preview {
     pub sampled: (u32, u32),
     /// One grid per grid size, in the order of the limits' sizes.
     pub grids: Vec<(u32, Grid)>,
-    /// Milliseconds spent decoding and shrinking, off the main thread mostly.
+    /// Milliseconds the browser took to decode the file upright, off the main
+    /// thread.
     pub decode_ms: f64,
-    /// Milliseconds the grid computation took.
+    /// Milliseconds from the decoded picture to its grids: making the smaller
+    /// copy, reading its pixels back and the grid code, with the pauses that keep
+    /// the page live in between. The wait a person sees after the decode.
+    pub ready_ms: f64,
+    /// Milliseconds of those spent in the grid code itself.
     pub grid_ms: f64,
 }
 
@@ -69,6 +74,7 @@ pub async fn preview(
         }
         Err(error) => return Err(PreviewError::NotInThisBrowser(describe(&error))),
     };
+    let decoded = now();
     let (width, height) = (bitmap.width(), bitmap.height());
     let checked = limits
         .check_pixels(width, height)
@@ -91,18 +97,19 @@ pub async fn preview(
     bitmap.close();
     let pixels =
         pixels.map_err(|error| PreviewError::Refused(Refusal::Undecodable(describe(&error))))?;
-    let decode_ms = now() - started;
 
     let (grids, grid_ms) = grids_in_slices(&pixels, sampled, &shapes)
         .await
         .map_err(|error| PreviewError::Refused(Refusal::Undecodable(error.to_string())))?;
+    let ready_ms = now() - decoded;
 
     Ok(Preview {
         width,
         height,
         sampled,
         grids: limits.grid_sizes.iter().copied().zip(grids).collect(),
-        decode_ms,
+        decode_ms: decoded - started,
+        ready_ms,
         grid_ms,
     })
 }

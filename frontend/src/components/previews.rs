@@ -48,17 +48,15 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
         "calc((var(--tile-height) * {} / {} + 10px) * 5)",
         preview.width, preview.height
     );
-    let timing = if preview.sampled == (preview.width, preview.height) {
-        format!(
-            "Grids computed in {:.1} ms · decoded in {:.0} ms",
-            preview.grid_ms, preview.decode_ms
-        )
+    let copy = if preview.sampled == (preview.width, preview.height) {
+        String::new()
     } else {
-        format!(
-            "Grids computed in {:.1} ms on a {} × {} copy · decoded in {:.0} ms",
-            preview.grid_ms, preview.sampled.0, preview.sampled.1, preview.decode_ms
-        )
+        format!(" on a {} × {} copy", preview.sampled.0, preview.sampled.1)
     };
+    let timing = format!(
+        "Previews {:.0} ms after decoding (grid code {:.1} ms{copy}) · decoded in {:.0} ms",
+        preview.ready_ms, preview.grid_ms, preview.decode_ms
+    );
     let tiles = preview
         .grids
         .iter()
@@ -79,8 +77,9 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
             data-testid="previews"
             data-width=preview.width
             data-height=preview.height
-            data-grid-ms=format!("{:.3}", preview.grid_ms)
             data-decode-ms=format!("{:.3}", preview.decode_ms)
+            data-ready-ms=format!("{:.3}", preview.ready_ms)
+            data-grid-ms=format!("{:.3}", preview.grid_ms)
         >
             {tiles}
         </div>
