@@ -49,7 +49,7 @@ const PREVIEW_TOLERANCE: u8 = 2;
 /// photos (mostly 0 or 1; blue, whose chroma the encoder may subsample, up to 3).
 const ENCODING_TOLERANCE: u8 = 3;
 
-const DESKTOP: (u32, u32) = (1280, 900);
+const DESKTOP: (u32, u32) = (1440, 900);
 const PHONE: (u32, u32) = (390, 844);
 
 fn repository_root() -> PathBuf {
@@ -160,9 +160,8 @@ impl Camera {
         Ok(Camera { folder })
     }
 
-    /// The whole page at `size`'s width (the window is made as tall as the page),
-    /// scrolled so that `selector` is at the top when given; the window is put back
-    /// to `back` afterwards.
+    /// The whole page at `size`'s width, from the top (the window is made as tall
+    /// as the page); the window is put back to `back` afterwards.
     async fn shoot(
         &self,
         browser: &Browser,
@@ -175,20 +174,28 @@ impl Camera {
         };
         browser.resize(size.0, size.1).await?;
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let height: f64 = browser
-            .run("return document.documentElement.scrollHeight;", vec![])
-            .await?;
-        let height = (height as u32).clamp(size.1, 6000);
-        browser.resize(size.0, height + 90).await?;
-        // Pictures come lazily once in view; wait until they are decoded.
-        browser
-            .run::<Value>(
-                "return Promise.all([...document.images] \
-                 .map(image => image.decode().catch(() => null))).then(() => null);",
-                vec![],
-            )
-            .await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Pictures come lazily once in view, and the page grows as they arrive: the
+        // window grows until the viewport holds the whole page.
+        let mut window_height = size.1;
+        for _ in 0..4 {
+            let (bottom, viewport): (f64, f64) = browser
+                .run(
+                    "window.scrollTo(0, 0); \
+                     return Promise.all([...document.images] \
+                     .map(image => image.decode().catch(() => null))).then(() => { \
+                       const bottom = Math.max(...[...document.body.children] \
+                         .map(child => child.getBoundingClientRect().bottom)); \
+                       return [bottom, window.innerHeight]; });",
+                    vec![],
+                )
+                .await?;
+            if bottom <= viewport || window_height >= 6000 {
+                break;
+            }
+            window_height = (window_height + (bottom - viewport).ceil() as u32 + 24).min(6000);
+            browser.resize(size.0, window_height).await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
         let png = browser.screenshot().await?;
         std::fs::write(folder.join(format!("{name}.png")), png)?;
         browser.resize(back.0, back.1).await
