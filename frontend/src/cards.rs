@@ -143,8 +143,7 @@ pub fn inspect(entry: FileEntry, limits: Limits) {
         };
         entry.set_verdict.try_set(Verdict::Accepted(accepted));
 
-        let decodable = accepted.format != ImageFormat::Tiff;
-        match preview(&file, &limits, decodable).await {
+        match preview(&file, &limits, &accepted).await {
             Ok(preview) => {
                 entry
                     .set_preview

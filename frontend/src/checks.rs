@@ -9,9 +9,10 @@ use std::fmt;
 
 use pixelator_shared::DEFAULT_GRID_SIZES;
 use pixelator_shared::grid::{GridError, GridMode, GridShape};
+use pixelator_shared::orientation::Orientation;
 use pixelator_shared::wire::{ClientConfig, ImageFormat};
 
-use crate::sniff::{Sniffed, dimensions, sniff};
+use crate::sniff::{Sniffed, dimensions, orientation, sniff};
 
 /// What the page checks files against, and which grids it draws.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +104,18 @@ pub struct Accepted {
     pub format: ImageFormat,
     /// The stored size its header declares, when the header was readable.
     pub dimensions: Option<(u32, u32)>,
+    /// The EXIF orientation the browser will turn it by, when the header settles
+    /// it (see [`orientation`]).
+    pub orientation: Option<Orientation>,
+}
+
+impl Accepted {
+    /// The upright size, when the header gives both the stored size and the
+    /// orientation.
+    pub fn upright_size(&self) -> Option<(u32, u32)> {
+        let (width, height) = self.dimensions?;
+        Some(self.orientation?.upright_size(width, height))
+    }
 }
 
 /// Why a file is not sent.
@@ -216,7 +229,11 @@ pub fn check_content(head: &[u8], limits: &Limits) -> Result<Accepted, Refusal> 
     if let Some((width, height)) = dimensions {
         limits.check_pixels(width, height)?;
     }
-    Ok(Accepted { format, dimensions })
+    Ok(Accepted {
+        format,
+        dimensions,
+        orientation: orientation(format, head),
+    })
 }
 
 /// A byte count for people, in units of 1024 as upload limits are usually set:
@@ -282,6 +299,19 @@ mod tests {
                 limit: 50_000_000
             }
         );
+    }
+
+    #[test]
+    fn the_upright_size_is_known_where_the_header_settles_the_orientation() {
+        let limits = Limits::default();
+        let rotated = check_content(&case("c10-exif-orientation-6.jpg"), &limits).unwrap();
+        assert_eq!(rotated.dimensions, Some((96, 64)));
+        assert_eq!(rotated.upright_size(), Some((64, 96)));
+        let upright = check_content(&case("c01-summer-trip.jpg"), &limits).unwrap();
+        assert_eq!(upright.upright_size(), Some((120, 80)));
+        // A PNG may hold its orientation anywhere in the file.
+        let png = check_content(&case("c08-first.png"), &limits).unwrap();
+        assert_eq!(png.upright_size(), None);
     }
 
     #[test]

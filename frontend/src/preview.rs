@@ -3,15 +3,29 @@
 //!
 //! The browser decodes with `createImageBitmap`, which turns the picture by its EXIF
 //! orientation (`imageOrientation: "from-image"`) and leaves colours as stored
-//! (`colorSpaceConversion: "none"`), as the pipeline's decoder does. For a large
-//! photo a second `createImageBitmap` makes the smaller copy [`sampling`] asks for;
-//! both run off the main thread. Only the copy's pixels are read back, and the grid
-//! code takes them a slice of rows at a time between which the page stays live, so
-//! the main thread neither holds a 12 MP buffer nor stalls.
+//! (`colorSpaceConversion: "none"`), as the pipeline's decoder does. A large photo
+//! is not decoded at full size: the grid code gets the smaller copy [`sampling`]
+//! asks for, and when the file's header gives its upright size (stored size and
+//! orientation, see [`Accepted::upright_size`]) the browser decodes straight to
+//! that copy (shrink-on-load), which costs less than decoding the whole picture
+//! and shrinking it after. The resize is given in upright pixels: Chromium turns
+//! the picture first and then scales it to the size asked for, which a browser
+//! test pins on a photo stored on its side. Without the upright size the picture
+//! is decoded whole and shrunk by a second `createImageBitmap`. Either way the
+//! work runs off the main thread and only the copy's pixels are read back.
+//!
+//! How the copy is known to give the pipeline's grids within a level or two: the
+//! unit tests of [`sampling`] measure the copy's grids against the full image's on
+//! every bench photo; a browser test measures the browser's own scaler against the
+//! full picture on a picture made to alias; and the end-to-end test
+//! (`backend/tests/web_page.rs`) compares the previews the page shows for a 12 MP
+//! photo and an EXIF-rotated portrait, cell by cell, with the grids the pipeline
+//! computes from the same files (at most 2 levels apart in any channel).
 //!
 //! [`sampling`]: crate::sampling
 
 use pixelator_shared::grid::{Grid, GridBuilder, GridError, GridShape, PixelLayout};
+use pixelator_shared::wire::ImageFormat;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -20,7 +34,7 @@ use web_sys::{
 };
 
 use crate::browser::{describe, now, sleep};
-use crate::checks::{Limits, Refusal};
+use crate::checks::{Accepted, Limits, Refusal};
 use crate::sampling::sample_size;
 
 /// The grids of one image, ready to draw.
@@ -32,15 +46,21 @@ pub struct Preview {
     pub height: u32,
     /// The size of the copy the grids were computed on.
     pub sampled: (u32, u32),
+    /// Whether the browser decoded straight to that copy.
+    pub shrunk_on_load: bool,
     /// One grid per grid size, in the order of the limits' sizes.
     pub grids: Vec<(u32, Grid)>,
     /// Milliseconds the browser took to decode the file upright, off the main
-    /// thread.
+    /// thread (to the smaller copy when it shrank on load).
     pub decode_ms: f64,
     /// Milliseconds from the decoded picture to its grids: making the smaller
-    /// copy, reading its pixels back and the grid code, with the pauses that keep
-    /// the page live in between. The wait a person sees after the decode.
+    /// copy if the decode did not, reading its pixels back and the grid code, with
+    /// any pause that keeps the page live in between. The wait a person sees after
+    /// the decode.
     pub ready_ms: f64,
+    /// Milliseconds of those spent before the grid code: the copy made and its
+    /// pixels read back.
+    pub read_ms: f64,
     /// Milliseconds of those spent in the grid code itself.
     pub grid_ms: f64,
 }
@@ -55,25 +75,44 @@ pub enum PreviewError {
     NotInThisBrowser(String),
 }
 
-/// Decodes `blob` upright and computes its grids for `limits`.
-///
-/// `decodable` says whether browsers normally decode the file's format: if they
-/// do, a failed decode means a damaged file and refuses it.
+/// Decodes the file `blob`, which passed the checks as `accepted`, upright and
+/// computes its grids for `limits`.
 pub async fn preview(
     blob: &Blob,
     limits: &Limits,
-    decodable: bool,
+    accepted: &Accepted,
 ) -> Result<Preview, PreviewError> {
-    let started = now();
-    let bitmap = match decode_upright(blob).await {
-        Ok(bitmap) => bitmap,
-        Err(error) if decodable => {
-            return Err(PreviewError::Refused(Refusal::Undecodable(describe(
-                &error,
-            ))));
+    // When browsers normally decode the format, a failed decode means a damaged
+    // file, which is refused; TIFF is left to the pipeline.
+    let decodable = accepted.format != ImageFormat::Tiff;
+    let decode_error = |error: JsValue| {
+        if decodable {
+            PreviewError::Refused(Refusal::Undecodable(describe(&error)))
+        } else {
+            PreviewError::NotInThisBrowser(describe(&error))
         }
-        Err(error) => return Err(PreviewError::NotInThisBrowser(describe(&error))),
     };
+    let started = now();
+
+    // Shrink on load: the header says the upright size, so the browser can decode
+    // straight to the copy the grid code wants.
+    if let Some((copy, shapes)) = shrink_on_load(accepted, limits) {
+        let bitmap = decode_upright(blob, Some(copy.sampled))
+            .await
+            .map_err(decode_error)?;
+        let decoded = now();
+        // A browser honours the size asked for; one that did not is not trusted,
+        // and the picture is decoded again at full size below.
+        if (bitmap.width(), bitmap.height()) == copy.sampled {
+            let pixels = read_pixels(&bitmap);
+            bitmap.close();
+            let pixels = pixels.map_err(decode_error)?;
+            return grid_preview(&pixels, copy, &shapes, limits, started, decoded).await;
+        }
+        bitmap.close();
+    }
+
+    let bitmap = decode_upright(blob, None).await.map_err(decode_error)?;
     let decoded = now();
     let (width, height) = (bitmap.width(), bitmap.height());
     let checked = limits
@@ -95,27 +134,70 @@ pub async fn preview(
     let sampled = sample_size(width, height, &shapes);
     let pixels = read_sampled(&bitmap, sampled, ResizeQuality::Medium).await;
     bitmap.close();
-    let pixels =
-        pixels.map_err(|error| PreviewError::Refused(Refusal::Undecodable(describe(&error))))?;
+    let pixels = pixels.map_err(decode_error)?;
+    let copy = SampledCopy {
+        upright: (width, height),
+        sampled,
+        shrunk_on_load: false,
+    };
+    grid_preview(&pixels, copy, &shapes, limits, started, decoded).await
+}
 
-    let (grids, grid_ms) = grids_in_slices(&pixels, sampled, &shapes)
+/// The copy to decode straight to, and the grid shapes, when the header gives the
+/// upright size and the copy is smaller than the picture.
+fn shrink_on_load(accepted: &Accepted, limits: &Limits) -> Option<(SampledCopy, Vec<GridShape>)> {
+    let upright = accepted.upright_size()?;
+    let shapes = limits.shapes(upright.0, upright.1).ok()?;
+    let sampled = sample_size(upright.0, upright.1, &shapes);
+    let copy = SampledCopy {
+        upright,
+        sampled,
+        shrunk_on_load: true,
+    };
+    (sampled != upright).then_some((copy, shapes))
+}
+
+/// The picture the grid code reads: its upright size, the size of the copy read
+/// back, and how the copy was made.
+struct SampledCopy {
+    upright: (u32, u32),
+    sampled: (u32, u32),
+    shrunk_on_load: bool,
+}
+
+/// The preview of a copy's `pixels`, timed from `started` (before the decode) and
+/// `decoded` (after it).
+async fn grid_preview(
+    pixels: &[u8],
+    copy: SampledCopy,
+    shapes: &[GridShape],
+    limits: &Limits,
+    started: f64,
+    decoded: f64,
+) -> Result<Preview, PreviewError> {
+    let read = now();
+    let (grids, grid_ms) = grids_in_slices(pixels, copy.sampled, shapes)
         .await
         .map_err(|error| PreviewError::Refused(Refusal::Undecodable(error.to_string())))?;
-    let ready_ms = now() - decoded;
-
     Ok(Preview {
-        width,
-        height,
-        sampled,
+        width: copy.upright.0,
+        height: copy.upright.1,
+        sampled: copy.sampled,
+        shrunk_on_load: copy.shrunk_on_load,
         grids: limits.grid_sizes.iter().copied().zip(grids).collect(),
         decode_ms: decoded - started,
-        ready_ms,
+        ready_ms: now() - decoded,
+        read_ms: read - decoded,
         grid_ms,
     })
 }
 
-/// How long the grid code may hold the main thread at a time, in milliseconds.
-const SLICE_MS: f64 = 8.0;
+/// How long the grid code may hold the main thread before it lets the page run,
+/// in milliseconds. Well under the 50 ms at which a task counts as long: on a
+/// 12 MP photo's copy the grids take about 8 ms and finish in one go, as a pause
+/// costs the preview another task's wait; a much larger copy, or a slow machine,
+/// still leaves the page live between slices.
+const SLICE_MS: f64 = 30.0;
 
 /// The grids of `pixels` (`size`, RGBA), computed a slice of rows at a time with the
 /// page's event loop running in between, so that input and drawing never wait for
@@ -150,11 +232,17 @@ pub async fn grids_in_slices(
 }
 
 /// Decodes an encoded image into a bitmap turned upright by its EXIF orientation,
-/// with colours as stored.
-pub async fn decode_upright(blob: &Blob) -> Result<ImageBitmap, JsValue> {
+/// with colours as stored; scaled while decoding to `size` (upright width and
+/// height) when given.
+pub async fn decode_upright(blob: &Blob, size: Option<(u32, u32)>) -> Result<ImageBitmap, JsValue> {
     let options = ImageBitmapOptions::new();
     options.set_image_orientation(ImageOrientation::FromImage);
     options.set_color_space_conversion(ColorSpaceConversion::None);
+    if let Some((width, height)) = size {
+        options.set_resize_width(width);
+        options.set_resize_height(height);
+        options.set_resize_quality(ResizeQuality::Medium);
+    }
     let promise =
         window()?.create_image_bitmap_with_blob_and_image_bitmap_options(blob, &options)?;
     Ok(JsFuture::from(promise).await?.unchecked_into())

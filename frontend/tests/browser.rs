@@ -12,14 +12,15 @@ use leptos::prelude::*;
 use pixelator_frontend::App;
 use pixelator_frontend::browser::sleep;
 use pixelator_frontend::cards::{FileEntry, PreviewState, Verdict};
-use pixelator_frontend::checks::{Accepted, Limits};
+use pixelator_frontend::checks::{Accepted, Limits, check_content};
 use pixelator_frontend::components::drop_zone::DropZone;
 use pixelator_frontend::components::file_card::FileCard;
 use pixelator_frontend::components::lightbox::Lightbox;
-use pixelator_frontend::preview::{full_size_grids, read_sampled};
+use pixelator_frontend::preview::{decode_upright, full_size_grids, preview, read_sampled};
 use pixelator_frontend::sampling::sample_size;
 use pixelator_frontend::transfer::{UploadFailure, UploadState};
 use pixelator_shared::grid::{GridShape, PixelLayout, grids_of};
+use pixelator_shared::orientation::Orientation;
 use pixelator_shared::wire::{ImageFormat, ImageStatus, ImageView, VariantView};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -249,6 +250,45 @@ async fn a_photo_is_turned_upright_by_its_exif_orientation_before_the_grids() {
     );
 }
 
+/// Shrink-on-load asks the browser for a copy in upright pixels: the copy must be
+/// the upright picture, scaled, not the stored one stretched to the upright size.
+#[wasm_bindgen_test]
+async fn a_photo_stored_on_its_side_is_decoded_straight_to_an_upright_copy() {
+    let photo = file(ROTATED_JPEG, "rotated.jpg", "image/jpeg");
+    // Grids of 2 and 3 cells want at least 30 pixels a side: a copy of half the
+    // 64 x 96 upright picture.
+    let limits = Limits {
+        grid_sizes: vec![2, 3],
+        ..Limits::default()
+    };
+    let accepted = check_content(ROTATED_JPEG, &limits).unwrap();
+    assert_eq!(accepted.upright_size(), Some((64, 96)));
+
+    let shown = preview(&photo, &limits, &accepted).await.unwrap();
+    assert!(shown.shrunk_on_load);
+    assert_eq!((shown.width, shown.height), (64, 96));
+    assert_eq!(shown.sampled, (32, 48));
+
+    let whole = decode_upright(&photo, None).await.unwrap();
+    assert_eq!((whole.width(), whole.height()), (64, 96));
+    let shapes = limits.shapes(64, 96).unwrap();
+    let full = full_size_grids(&whole, &shapes).unwrap();
+    for ((_, ours), theirs) in shown.grids.iter().zip(&full) {
+        let worst = ours
+            .cells()
+            .iter()
+            .zip(theirs.cells())
+            .flat_map(|(a, b)| (0..3).map(move |channel| a[channel].abs_diff(b[channel])))
+            .max()
+            .unwrap();
+        web_sys::console::log_1(&JsValue::from_str(&format!(
+            "{}: {worst} levels",
+            ours.shape()
+        )));
+        assert!(worst <= 2, "{}: {worst} levels off", ours.shape());
+    }
+}
+
 #[wasm_bindgen_test]
 async fn files_the_pipeline_cannot_process_are_refused_on_their_card_and_never_uploadable() {
     let root = stage();
@@ -372,6 +412,7 @@ fn accepted_entry(id: u32) -> FileEntry {
     entry.set_verdict.set(Verdict::Accepted(Accepted {
         format: ImageFormat::Jpeg,
         dimensions: Some((120, 80)),
+        orientation: Some(Orientation::Normal),
     }));
     entry
         .set_preview

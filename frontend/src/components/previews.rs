@@ -50,6 +50,11 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
     );
     let copy = if preview.sampled == (preview.width, preview.height) {
         String::new()
+    } else if preview.shrunk_on_load {
+        format!(
+            " on a {} × {} copy decoded at that size",
+            preview.sampled.0, preview.sampled.1
+        )
     } else {
         format!(" on a {} × {} copy", preview.sampled.0, preview.sampled.1)
     };
@@ -79,6 +84,8 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
             data-height=preview.height
             data-decode-ms=format!("{:.3}", preview.decode_ms)
             data-ready-ms=format!("{:.3}", preview.ready_ms)
+            data-read-ms=format!("{:.3}", preview.read_ms)
+            data-shrunk-on-load=preview.shrunk_on_load.to_string()
             data-grid-ms=format!("{:.3}", preview.grid_ms)
         >
             {tiles}
