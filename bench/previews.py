@@ -200,18 +200,25 @@ def main():
         with tempfile.TemporaryDirectory() as profile:
             driver.wait_ready()
             driver.open_session(os.environ.get("CHROMIUM", "/usr/bin/chromium"), profile)
-            print(f"\n{os.path.basename(photo)}, {options.runs} runs (ms):")
-            print(f"  {'run':>3} {'decode':>8} {'ready':>8} {'read':>8} {'grid':>8} {'total':>8}")
-            for run in range(1, options.runs + 1):
-                driver.goto(page)
-                driver.wait_for("return !!document.querySelector('input[type=file]');", 30)
-                driver.choose_file("input[type=file]", photo)
-                timings = driver.wait_for(READ_TIMINGS, 60)
-                timings["total"] = timings["decode"] + timings["ready"]
-                runs.append(timings)
-                print(f"  {run:>3} " + " ".join(f"{timings[key]:>8.1f}" for key in COLUMNS)
-                      + ("  (shrunk on load)" if timings["shrunk"] else ""))
-            driver.close()
+            try:
+                print(f"\n{os.path.basename(photo)}, {options.runs} runs (ms):")
+                print(f"  {'run':>3} " + " ".join(f"{key:>8}" for key in COLUMNS))
+                for run in range(1, options.runs + 1):
+                    driver.goto(page)
+                    driver.wait_for("return !!document.querySelector('input[type=file]');", 30)
+                    driver.choose_file("input[type=file]", photo)
+                    timings = driver.wait_for(READ_TIMINGS, 60)
+                    timings["total"] = timings["decode"] + timings["ready"]
+                    runs.append(timings)
+                    print(f"  {run:>3} " + " ".join(f"{timings[key]:>8.1f}" for key in COLUMNS)
+                          + ("  (shrunk on load)" if timings["shrunk"] else ""))
+            finally:
+                # Ending the session quits Chromium, also when a run failed:
+                # stopping chromedriver alone would leave the browser running.
+                try:
+                    driver.close()
+                except (OSError, RuntimeError) as error:
+                    print(f"closing the browser: {error}", file=sys.stderr)
     finally:
         chromedriver.terminate()
         chromedriver.wait()
