@@ -45,9 +45,10 @@ const PHOTOS: [&str; 2] = [
 const PREVIEW_TOLERANCE: u8 = 2;
 
 /// How far a stored variant may be from the grid it encodes, per channel, at a
-/// block centre. The JPEG variants hold their cells to within 3 levels on these
-/// photos (mostly 0 or 1; blue, whose chroma the encoder may subsample, up to 3).
-const ENCODING_TOLERANCE: u8 = 3;
+/// block centre. The JPEG encoder aims every cell centre at the 8-bit YCbCr sample
+/// that converts back within a level of the cell, and keeps chroma whole where
+/// subsampling would reach a centre.
+const ENCODING_TOLERANCE: u8 = 1;
 
 const DESKTOP: (u32, u32) = (1440, 900);
 const PHONE: (u32, u32) = (390, 844);
