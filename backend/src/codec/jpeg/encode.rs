@@ -232,6 +232,12 @@ pub fn encode_grid(
         };
         let block_columns = block_axis(&columns, step, sampling);
         let block_rows = block_axis(&rows, step, sampling);
+        let flat_dcs = plane
+            .values
+            .iter()
+            .zip(&plane.levels)
+            .map(|(&value, &level)| flat_block_dc(value, level, quant[0]))
+            .collect();
         components.push(Component {
             id: index as u8 + 1,
             sampling: sampling as u8,
@@ -239,6 +245,7 @@ pub fn encode_grid(
             quant_index: tables,
             values: plane.values,
             levels: plane.levels,
+            flat_dcs,
             columns_in_grid: grid.shape().columns as usize,
             centre_columns: centres_by_block(&columns, step, block_columns.len()),
             centre_rows: centres_by_block(&rows, step, block_rows.len()),
@@ -463,6 +470,8 @@ struct Component {
     values: Vec<f32>,
     /// The sample each cell should decode to (see [`Plane`]).
     levels: Vec<i32>,
+    /// The quantised DC of a block inside each cell (see [`flat_block_dc`]).
+    flat_dcs: Vec<i32>,
     columns_in_grid: usize,
     block_columns: Vec<BlockAxis>,
     block_rows: Vec<BlockAxis>,
@@ -496,6 +505,28 @@ fn cosines() -> &'static [[f32; 8]; 8] {
 fn round_to_i32(value: f32) -> i32 {
     let value = f64::from(value);
     (value + 0.5_f64.copysign(value)) as i32
+}
+
+/// The quantised DC of a block inside a cell of `value` (level-shifted) whose
+/// samples should decode to `level`: the one nearest the value among those that
+/// decode to the level.
+///
+/// A decoder makes a DC-only block's samples `round(dc * quantiser / 8)`, halves
+/// rounded up (libjpeg's and every other integer IDCT's shortcut), so the DCs with
+/// `8 * level - 4 <= dc * quantiser < 8 * level + 4` hit the level; there is at least
+/// one whenever the quantiser is at most 8 (quality 50 and up). With a coarser one
+/// the nearest DC is taken.
+fn flat_block_dc(value: f32, level: i32, quantiser: u16) -> i32 {
+    let quantiser = quantiser as i32;
+    let nearest = round_to_i32(value * (FLAT_GAIN * FLAT_GAIN) / quantiser as f32);
+    // The least and the greatest DC with a sample of `level`.
+    let least = -((4 - 8 * level).div_euclid(quantiser));
+    let greatest = -((-4 - 8 * level).div_euclid(quantiser)) - 1;
+    if least <= greatest {
+        nearest.clamp(least, greatest)
+    } else {
+        nearest
+    }
 }
 
 /// The 8-point DCT of `samples`.
@@ -532,6 +563,10 @@ impl Component {
         self.levels[row as usize * self.columns_in_grid + column as usize]
     }
 
+    fn flat_block_dc(&self, column: u32, row: u32) -> i32 {
+        self.flat_dcs[row as usize * self.columns_in_grid + column as usize]
+    }
+
     /// The quantised DC coefficient of a block inside one cell, or `None` for a block
     /// a cell edge crosses.
     #[inline]
@@ -541,29 +576,6 @@ impl Component {
                 Some(self.flat_block_dc(*column, *row))
             }
             _ => None,
-        }
-    }
-
-    /// The quantised DC of a block inside cell `column`, `row`: the one nearest the
-    /// cell's exact value among those that decode to its level.
-    ///
-    /// A decoder makes a DC-only block's samples `round(dc * q / 8)`, halves rounded
-    /// up (libjpeg's and every other integer IDCT's shortcut), so the DCs with
-    /// `8 * level - 4 <= dc * q < 8 * level + 4` hit the level; there is at least one
-    /// whenever the quantiser `q` is at most 8 (quality 50 and up). With a coarser
-    /// one the nearest DC is taken.
-    fn flat_block_dc(&self, column: u32, row: u32) -> i32 {
-        let quantiser = self.quant[0] as i32;
-        let level = self.level(column, row);
-        let nearest =
-            round_to_i32(self.value(column, row) * (FLAT_GAIN * FLAT_GAIN) * self.divisors[0]);
-        // The least and the greatest DC with a sample of `level`.
-        let least = -((4 - 8 * level).div_euclid(quantiser));
-        let greatest = -((-4 - 8 * level).div_euclid(quantiser)) - 1;
-        if least <= greatest {
-            nearest.clamp(least, greatest)
-        } else {
-            nearest
         }
     }
 
