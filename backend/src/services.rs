@@ -22,7 +22,35 @@ pub(crate) struct WorkerArgs {
     reconcile: bool,
 }
 
+/// The most malloc arenas a service process keeps.
+///
+/// glibc gives each thread that allocates under contention an arena of its own,
+/// up to eight per core, and keeps the memory freed into an arena for later. A
+/// service decodes and encodes on whichever of the runtime's blocking threads is
+/// free, so over a batch every image's buffers end up in some arena: 130 to 145 MB
+/// resident after 100 uploads of a 2 MP photo, against 50 MB with two arenas at
+/// the same speed (`bench/serve.py`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_ARENAS: libc::c_int = 2;
+
+/// Caps glibc's malloc arenas at [`MALLOC_ARENAS`], unless `MALLOC_ARENA_MAX` is
+/// set, which glibc reads itself.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets an allocator parameter; it is called before the
+        // runtime starts any thread, and a refusal (return value 0) leaves glibc's
+        // default in place, which is harmless.
+        #[allow(unsafe_code)]
+        let accepted = unsafe { libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS) };
+        if accepted == 0 {
+            tracing::debug!("glibc refused to cap its malloc arenas");
+        }
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    limit_malloc_arenas();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
