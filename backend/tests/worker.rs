@@ -236,24 +236,35 @@ async fn the_worker_command_reaches_any_s3_store_through_the_standard_aws_variab
         .expect("pixelator worker starts");
     let mut child = Child(child);
 
-    // The worker logs the address it listens on.
+    // The worker logs the address it listens on; what it printed before is kept
+    // for the failure message should it stop without one.
     let stderr = child.0.stderr.take().unwrap();
     let (found, address) = tokio::sync::oneshot::channel();
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let log = printed.clone();
     std::thread::spawn(move || {
         let mut found = Some(found);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.lock().unwrap().push_str(&format!("{line}\n"));
             let Ok(entry) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
-            if let (Some(address), Some(found)) = (entry["address"].as_str(), found.take()) {
+            // Only the line with the address takes the sender: the reconciliation
+            // pass may log before the listener does.
+            if let Some(address) = entry["address"].as_str()
+                && let Some(found) = found.take()
+            {
                 let _ = found.send(address.to_owned());
             }
         }
     });
-    let address = tokio::time::timeout(Duration::from_secs(60), address)
-        .await
-        .unwrap()
-        .unwrap();
+    let address = match tokio::time::timeout(Duration::from_secs(60), address).await {
+        Ok(Ok(address)) => address,
+        _ => {
+            let printed = printed.lock().unwrap().clone();
+            panic!("the worker printed no address; it printed:\n{printed}")
+        }
+    };
 
     store
         .put(
