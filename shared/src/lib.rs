@@ -9,10 +9,13 @@
 //!   does, from rows streamed in one at a time.
 //! - [`render`] enlarges a grid back to full size with the nearest-neighbour block map.
 //! - [`orientation`] turns grids upright by an EXIF orientation.
+//! - [`jpeg_dc`] decodes a JPEG at 1/8 scale from its DC coefficients alone, and
+//!   computes the grids of a large photo from that picture.
 //! - [`layout`] names the objects the pipeline writes.
 //! - [`wire`] holds the API's requests and responses and the manifest.
 
 pub mod grid;
+pub mod jpeg_dc;
 pub mod layout;
 pub mod orientation;
 pub mod render;

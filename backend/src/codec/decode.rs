@@ -21,11 +21,11 @@ use std::io::Cursor;
 
 use image::{ColorType, ImageDecoder, ImageError};
 use pixelator_shared::PixelLayout;
+use pixelator_shared::jpeg_dc::{DcError, DcLimits, decode_dc};
 use pixelator_shared::wire::ImageFormat;
 use pixelator_shared::{Grid, GridBuilder, GridError, GridMode, GridShape, Orientation};
 
-use super::jpeg::dc::{DcError, DcLimits, decode_dc};
-use super::{CodecError, Limits, SourceImage, fast, metadata};
+use super::{CodecError, Limits, SourceImage, metadata};
 
 /// Grids in the stored orientation of the image they came from.
 #[derive(Clone, Debug)]
@@ -207,7 +207,7 @@ impl Grids {
     }
 }
 
-/// The grids of a JPEG from its DC coefficients alone (see [`fast`]), or `None` when
+/// The grids of a JPEG from its DC coefficients alone (see [`pixelator_shared::jpeg_dc`]), or `None` when
 /// the general decoder should read it: a kind of JPEG the DC decoder leaves alone,
 /// damage that the general decoder is the judge of, or an image too small for the
 /// 1/8-scale picture to give the grids faithfully.
@@ -232,17 +232,18 @@ fn decode_jpeg_dc(bytes: &[u8], header: &Header<'_>) -> Result<Option<StoredGrid
         Err(DcError::Unsupported(_) | DcError::Corrupt(_)) => return Ok(None),
     };
     let shapes = header.stored_shapes(image.width, image.height)?;
-    if !fast::dc_grids_are_faithful(&image, &shapes) {
+    if !image.grids_are_faithful(&shapes) {
         return Ok(None);
     }
-    let builder =
-        fast::dc_grid_builder(&image, &shapes).map_err(|error| header.grid_error(error))?;
+    let builder = image
+        .grid_builder(&shapes)
+        .map_err(|error| header.grid_error(error))?;
     let mut grids = Grids {
         format,
         builder,
         translucent: false,
     };
-    for row in fast::dc_rows(&image) {
+    for row in image.rows() {
         grids.push(row)?;
     }
     // The builder saw the 1/8-scale picture; the variants have the full size.

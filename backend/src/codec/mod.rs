@@ -18,7 +18,6 @@
 pub mod decode;
 pub mod encode;
 mod error;
-pub mod fast;
 mod huffman;
 pub mod jpeg;
 pub mod metadata;

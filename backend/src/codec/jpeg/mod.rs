@@ -2,5 +2,4 @@
 //! (the DC coefficient of every block, a 1/8-scale picture) and an encoder that
 //! writes a variant straight from its grid.
 
-pub mod dc;
 pub mod encode;
