@@ -10,8 +10,10 @@ default /usr/bin/chromium) with a fresh profile, and N times (default 10): opens
 the page anew, chooses the photo in the page's file picker, waits for its five
 previews and reads the timings the page records on them:
 
-  decode   the browser's decode of the file, turned upright (createImageBitmap);
-           straight to the shrunken copy when the page shrinks on load
+  decode   the decode of the file: on the browser path createImageBitmap, turned
+           upright (straight to the shrunken copy when the page shrinks on load);
+           on the jpeg-block-means path (a large JPEG) reading the file and the
+           pipeline's DC-only JPEG decoder, in the page's wasm
   ready    from the decoded picture to the five grids: the shrunken copy (unless
            made by the decode), reading its pixels back and the grid code, pauses
            for the page included
@@ -67,6 +69,7 @@ READ_TIMINGS = """
       read: Number(previews.dataset.readMs),
       grid: Number(previews.dataset.gridMs),
       shrunk: previews.dataset.shrunkOnLoad === "true",
+      path: previews.dataset.path,
     };
 """
 
@@ -211,6 +214,7 @@ def main():
                     timings["total"] = timings["decode"] + timings["ready"]
                     runs.append(timings)
                     print(f"  {run:>3} " + " ".join(f"{timings[key]:>8.1f}" for key in COLUMNS)
+                          + f"  {timings['path']}"
                           + ("  (shrunk on load)" if timings["shrunk"] else ""))
             finally:
                 # Ending the session quits Chromium, also when a run failed:

@@ -22,9 +22,22 @@
 //! photo and an EXIF-rotated portrait, cell by cell, with the grids the pipeline
 //! computes from the same files (at most 2 levels apart in any channel).
 //!
+//! A JPEG large enough that every cell of every grid spans at least four 8x8
+//! blocks along each axis takes another path, the pipeline's own: the file's bytes
+//! go through the DC-only decoder of [`pixelator_shared::jpeg_dc`] (the block means
+//! at 1/8 scale, no browser decode), the grids are built from that picture on the
+//! stored pixels and turned upright by the header's EXIF orientation, exactly as the
+//! pipeline computes the grids of such a photo. The previews then are the
+//! pipeline's grids, whatever the browser's JPEG decoder would have made of the
+//! file. The decode runs on the page's thread (a 12 MP photo takes some tens of
+//! milliseconds); a file it does not read (arithmetic coding, CMYK, damage) falls
+//! back to the browser's decode.
+//!
 //! [`sampling`]: crate::sampling
 
+use js_sys::Uint8Array;
 use pixelator_shared::grid::{Grid, GridBuilder, GridError, GridShape, PixelLayout};
+use pixelator_shared::jpeg_dc::{self, DcLimits, decode_dc};
 use pixelator_shared::wire::ImageFormat;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -44,14 +57,18 @@ pub struct Preview {
     pub width: u32,
     /// Upright height of the image.
     pub height: u32,
-    /// The size of the copy the grids were computed on.
+    /// How the file was decoded for the grids.
+    pub path: PreviewPath,
+    /// The size of the copy the grids were computed on (the block means, on the
+    /// JPEG path, in stored orientation).
     pub sampled: (u32, u32),
     /// Whether the browser decoded straight to that copy.
     pub shrunk_on_load: bool,
     /// One grid per grid size, in the order of the limits' sizes.
     pub grids: Vec<(u32, Grid)>,
-    /// Milliseconds the browser took to decode the file upright, off the main
-    /// thread (to the smaller copy when it shrank on load).
+    /// Milliseconds the decode took: the browser's, upright and off the main thread
+    /// (to the smaller copy when it shrank on load); on the JPEG path reading the
+    /// file's bytes and the DC decode.
     pub decode_ms: f64,
     /// Milliseconds from the decoded picture to its grids: making the smaller
     /// copy if the decode did not, reading its pixels back and the grid code, with
@@ -59,10 +76,32 @@ pub struct Preview {
     /// the decode.
     pub ready_ms: f64,
     /// Milliseconds of those spent before the grid code: the copy made and its
-    /// pixels read back.
+    /// pixels read back (none on the JPEG path).
     pub read_ms: f64,
-    /// Milliseconds of those spent in the grid code itself.
+    /// Milliseconds of those spent in the grid code itself (on the JPEG path with
+    /// turning the grids upright).
     pub grid_ms: f64,
+}
+
+/// How a preview's picture was decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreviewPath {
+    /// The browser decoded the file (`createImageBitmap`) and the grids were
+    /// computed on a copy of its pixels.
+    Browser,
+    /// The pipeline's DC-only JPEG decoder read the block means, and the grids were
+    /// computed from them as the pipeline computes them.
+    JpegBlockMeans,
+}
+
+impl PreviewPath {
+    /// A short, stable name, used in the page's `data-path`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PreviewPath::Browser => "browser",
+            PreviewPath::JpegBlockMeans => "jpeg-block-means",
+        }
+    }
 }
 
 /// Why no preview could be made.
@@ -93,6 +132,11 @@ pub async fn preview(
         }
     };
     let started = now();
+
+    // A large JPEG: the pipeline's own decoder and grids.
+    if let Some(preview) = block_means_preview(blob, limits, accepted, started).await {
+        return Ok(preview);
+    }
 
     // Shrink on load: the header says the upright size, so the browser can decode
     // straight to the copy the grid code wants.
@@ -143,6 +187,69 @@ pub async fn preview(
     grid_preview(&pixels, copy, &shapes, limits, started, decoded).await
 }
 
+/// The preview of a JPEG computed as the pipeline computes its grids (see the
+/// module's documentation), or `None` when that path does not apply: not a JPEG,
+/// a header that leaves the size or orientation open, an image too small for the
+/// block means to give faithful grids, or a file the DC decoder does not read.
+async fn block_means_preview(
+    blob: &Blob,
+    limits: &Limits,
+    accepted: &Accepted,
+    started: f64,
+) -> Option<Preview> {
+    if accepted.format != ImageFormat::Jpeg {
+        return None;
+    }
+    let orientation = accepted.orientation?;
+    let (stored_width, stored_height) = accepted.dimensions?;
+    let (width, height) = orientation.upright_size(stored_width, stored_height);
+    limits.check_pixels(width, height).ok()?;
+    let stored_shapes: Vec<GridShape> = limits
+        .shapes(width, height)
+        .ok()?
+        .into_iter()
+        .map(|shape| orientation.stored_shape(shape))
+        .collect();
+    if !jpeg_dc::grids_are_faithful(stored_width, stored_height, &stored_shapes) {
+        return None;
+    }
+
+    let buffer = JsFuture::from(blob.array_buffer()).await.ok()?;
+    let bytes = Uint8Array::new(&buffer).to_vec();
+    let dc_limits = DcLimits {
+        max_pixels: limits.max_pixels,
+        max_dimension: u32::MAX,
+    };
+    let image = decode_dc(&bytes, dc_limits).ok()?;
+    drop(bytes);
+    let decoded = now();
+    // The header the checks read and the frame the decoder read agree on a sound
+    // file; anything else is left to the browser.
+    if (image.width, image.height) != (stored_width, stored_height) {
+        return None;
+    }
+
+    let upright: Vec<Grid> = image
+        .grids(&stored_shapes)
+        .ok()?
+        .iter()
+        .map(|grid| orientation.apply(grid))
+        .collect();
+    let ready = now();
+    Some(Preview {
+        width,
+        height,
+        path: PreviewPath::JpegBlockMeans,
+        sampled: (image.dc_width, image.dc_height),
+        shrunk_on_load: false,
+        grids: limits.grid_sizes.iter().copied().zip(upright).collect(),
+        decode_ms: decoded - started,
+        ready_ms: ready - decoded,
+        read_ms: 0.0,
+        grid_ms: ready - decoded,
+    })
+}
+
 /// The copy to decode straight to, and the grid shapes, when the header gives the
 /// upright size and the copy is smaller than the picture.
 fn shrink_on_load(accepted: &Accepted, limits: &Limits) -> Option<(SampledCopy, Vec<GridShape>)> {
@@ -182,6 +289,7 @@ async fn grid_preview(
     Ok(Preview {
         width: copy.upright.0,
         height: copy.upright.1,
+        path: PreviewPath::Browser,
         sampled: copy.sampled,
         shrunk_on_load: copy.shrunk_on_load,
         grids: limits.grid_sizes.iter().copied().zip(grids).collect(),

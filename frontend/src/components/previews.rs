@@ -15,7 +15,7 @@ use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, ImageData};
 
 use crate::cards::PreviewState;
-use crate::preview::{Preview, grid_hex, grid_pixels};
+use crate::preview::{Preview, PreviewPath, grid_hex, grid_pixels};
 
 /// The previews, or what stands in for them while they are computed.
 #[component]
@@ -48,7 +48,12 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
         "calc((var(--tile-height) * {} / {} + 10px) * 5)",
         preview.width, preview.height
     );
-    let copy = if preview.sampled == (preview.width, preview.height) {
+    let copy = if preview.path == PreviewPath::JpegBlockMeans {
+        format!(
+            " on the {} × {} block means",
+            preview.sampled.0, preview.sampled.1
+        )
+    } else if preview.sampled == (preview.width, preview.height) {
         String::new()
     } else if preview.shrunk_on_load {
         format!(
@@ -58,8 +63,13 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
     } else {
         format!(" on a {} × {} copy", preview.sampled.0, preview.sampled.1)
     };
+    let decoder = match preview.path {
+        PreviewPath::JpegBlockMeans => "by the pipeline's JPEG decoder (block means only)",
+        PreviewPath::Browser => "by the browser",
+    };
     let timing = format!(
-        "Previews {:.0} ms after decoding (grid code {:.1} ms{copy}) · decoded in {:.0} ms",
+        "Previews {:.0} ms after decoding (grid code {:.1} ms{copy}) · decoded {decoder} in \
+         {:.0} ms",
         preview.ready_ms, preview.grid_ms, preview.decode_ms
     );
     let tiles = preview
@@ -86,6 +96,7 @@ fn ReadyPreviews(preview: Arc<Preview>) -> impl IntoView {
             data-ready-ms=format!("{:.3}", preview.ready_ms)
             data-read-ms=format!("{:.3}", preview.read_ms)
             data-shrunk-on-load=preview.shrunk_on_load.to_string()
+            data-path=preview.path.name()
             data-grid-ms=format!("{:.3}", preview.grid_ms)
         >
             {tiles}
