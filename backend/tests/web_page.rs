@@ -7,10 +7,11 @@
 //! all" both photos must reach "done" on their cards and in the gallery with five
 //! variants each. Then the previews are held against what the pipeline made of
 //! the same files: every cell of every preview within [`PREVIEW_TOLERANCE`] levels
-//! per channel of the pipeline's grid (the codec's own grids of the photo), and
-//! every variant fetched from the gallery within [`ENCODING_TOLERANCE`] of that
-//! grid at every block centre. The difference between preview and stored variant
-//! at the block centres is printed too.
+//! per channel of the pipeline's grid (the codec's own grids of the photo), every
+//! variant fetched from the gallery within [`ENCODING_TOLERANCE`] of that grid at
+//! every block centre, and preview and stored variant within
+//! [`PREVIEW_TO_STORED_TOLERANCE`] of each other at every block centre: what a
+//! person saw before uploading is what was stored.
 //!
 //! A second test takes the page through what can go wrong: a file the browser
 //! cannot decode, a file the pipeline refuses, an upload link that expires.
@@ -49,6 +50,10 @@ const PREVIEW_TOLERANCE: u8 = 2;
 /// that converts back within a level of the cell, and keeps chroma whole where
 /// subsampling would reach a centre.
 const ENCODING_TOLERANCE: u8 = 1;
+
+/// How far a preview may be from the stored variant, per channel, at a block
+/// centre.
+const PREVIEW_TO_STORED_TOLERANCE: u8 = 2;
 
 const DESKTOP: (u32, u32) = (1440, 900);
 const PHONE: (u32, u32) = (390, 844);
@@ -515,6 +520,13 @@ async fn photos_chosen_on_the_page_are_previewed_uploaded_and_stored_as_previewe
             ensure!(
                 stored_off <= ENCODING_TOLERANCE,
                 "{} at {} x {}: the stored variant is {stored_off} levels from its grid",
+                card.name,
+                preview.columns,
+                preview.rows
+            );
+            ensure!(
+                apart <= PREVIEW_TO_STORED_TOLERANCE,
+                "{} at {} x {}: the preview is {apart} levels from the stored variant",
                 card.name,
                 preview.columns,
                 preview.rows
