@@ -221,6 +221,8 @@ struct CardPreviews {
     decode_ms: f64,
     ready_ms: f64,
     grid_ms: f64,
+    /// How the page decoded the file: `jpeg-block-means` or `browser`.
+    path: String,
     grids: Vec<PreviewGrid>,
 }
 
@@ -254,6 +256,7 @@ const READ_PREVIEWS: &str = r#"
           decode_ms: Number(previews.dataset.decodeMs),
           ready_ms: Number(previews.dataset.readyMs),
           grid_ms: Number(previews.dataset.gridMs),
+          path: previews.dataset.path,
           grids: [...card.querySelectorAll('canvas[data-cells]')].map(canvas => {
             const [columns, rows] = canvas.dataset.grid.split('x').map(Number);
             return { size: Number(canvas.dataset.size), columns, rows, cells: canvas.dataset.cells };
@@ -345,9 +348,15 @@ async fn photos_chosen_on_the_page_are_previewed_uploaded_and_stored_as_previewe
             card.name
         );
         println!(
-            "{}: {} x {}, decoded in {:.0} ms, five previews {:.1} ms after that \
+            "{}: {} x {}, decoded ({}) in {:.0} ms, five previews {:.1} ms after that \
              ({:.1} ms of grid code)",
-            card.name, card.width, card.height, card.decode_ms, card.ready_ms, card.grid_ms
+            card.name,
+            card.width,
+            card.height,
+            card.path,
+            card.decode_ms,
+            card.ready_ms,
+            card.grid_ms
         );
     }
     let refusal: String = browser

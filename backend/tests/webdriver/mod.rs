@@ -5,8 +5,15 @@
 //! Chromium and chromedriver are the ones installed on the machine (`CHROMIUM`,
 //! `CHROMEDRIVER`, by default `/usr/bin/chromium` and `chromedriver` on PATH);
 //! nothing is downloaded.
+//!
+//! chromedriver runs in a process group of its own, with the Chromium it starts.
+//! However a test ends, a failed assertion's early return included, dropping the
+//! [`Browser`] ends the session (which quits Chromium) and then kills the whole
+//! group, so no headless browser outlives its test.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,12 +24,15 @@ use serde_json::{Value, json};
 /// The key WebDriver uses for an element reference in JSON.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// One browser session, closed (and its driver stopped) when dropped.
+/// One browser session, closed (and its driver's process group stopped) when
+/// dropped.
 pub(crate) struct Browser {
     http: reqwest::Client,
     session: String,
     driver_url: String,
     driver: Child,
+    /// Whether chromedriver was reaped: its process group id may then be reused.
+    driver_reaped: bool,
     _profile: tempfile::TempDir,
 }
 
@@ -37,6 +47,7 @@ impl Browser {
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -47,6 +58,7 @@ impl Browser {
             session: String::new(),
             driver_url: format!("http://127.0.0.1:{port}"),
             driver,
+            driver_reaped: false,
             _profile: profile,
         };
         browser.wait_for_driver().await?;
@@ -283,17 +295,60 @@ impl Browser {
             .command(reqwest::Method::DELETE, &path, json!({}))
             .await;
         self.session.clear();
+        self.stop_driver();
+        ended.map(|_| ())
+    }
+
+    /// Ends the session, if still open, with a plain blocking request: `Drop` cannot
+    /// await, and ending the session is what makes chromedriver quit Chromium.
+    fn end_session_blocking(&mut self) {
+        if self.session.is_empty() {
+            return;
+        }
+        let path = self.session_path("");
+        self.session.clear();
+        let Some(address) = self.driver_url.strip_prefix("http://") else {
+            return;
+        };
+        let Ok(mut stream) = TcpStream::connect(address) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+        let request = format!(
+            "DELETE {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\n\
+             Connection: close\r\n\r\n"
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            // The answer comes once Chromium is gone.
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    }
+
+    /// Kills chromedriver's process group (anything of Chromium's still in it too),
+    /// then reaps chromedriver.
+    fn stop_driver(&mut self) {
+        if self.driver_reaped {
+            return;
+        }
+        // Until chromedriver is reaped its id stays taken, so the group is still ours.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-        ended.map(|_| ())
+        self.driver_reaped = true;
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The session dies with its driver; the profile folder is removed after.
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        // A test that returned early leaves its session open: end it, so Chromium
+        // quits, then stop the driver's group; the profile folder is removed after.
+        self.end_session_blocking();
+        self.stop_driver();
     }
 }
 
