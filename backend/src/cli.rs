@@ -136,6 +136,14 @@ fn collect_inputs(named: &[PathBuf], summary: &mut Summary) -> Vec<PathBuf> {
     for path in named {
         if path.is_dir() {
             match image_files_in(path) {
+                Ok(found) if found.is_empty() => {
+                    summary.failed += 1;
+                    eprintln!(
+                        "error: {}: no image files in the folder (files are taken by their \
+                         image extension; name others one by one)",
+                        path.display()
+                    );
+                }
                 Ok(found) => files.extend(found),
                 Err(error) => {
                     summary.failed += 1;

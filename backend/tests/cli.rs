@@ -139,7 +139,31 @@ fn a_variant_name_follows_the_format_of_its_bytes() {
         "8".as_ref(),
     ]);
     assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(names_in(out.path()), ["pixelated-8x8-holiday.png"]);
+    assert_eq!(names_in(out.path()), ["pixelated-8x8-holiday.jpg.png"]);
+}
+
+#[test]
+fn a_folder_without_image_files_is_a_failure_not_silence() {
+    let inputs = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(inputs.path().join("notes.txt"), "no pictures here").unwrap();
+    std::fs::create_dir(inputs.path().join("nested")).unwrap();
+    let output = pixelator(&[
+        "pixelate".as_ref(),
+        inputs.path().as_os_str(),
+        "--out".as_ref(),
+        out.path().as_os_str(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}: no image files in the folder",
+            inputs.path().display()
+        )),
+        "{stderr}"
+    );
+    assert!(names_in(out.path()).is_empty());
 }
 
 #[test]

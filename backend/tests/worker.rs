@@ -113,6 +113,23 @@ async fn events_without_the_right_token_are_refused_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case() {
+    let store = TestStore::start(false).await;
+    let base = start_worker(&store).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/events"))
+            .header("authorization", format!("{scheme} {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(case_event("c04-event-s3-testevent.json").to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+}
+
+#[tokio::test]
 async fn minio_webhook_events_and_test_events_are_understood() {
     let store = TestStore::start(false).await;
     let key = "uploads/minio dir/photo.png";

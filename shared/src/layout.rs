@@ -25,19 +25,22 @@ pub const OTHER_IMAGE_EXTENSIONS: &[&str] = &[
 
 /// The key of a source's variant for `shape`, written as `written`.
 ///
-/// The file extension changes only when the name claims another image format than
-/// the one written (a PNG uploaded as `photo.jpg` or `photo.heic` gives
-/// `pixelated-8x8-photo.png`); a name with no image extension is kept as it is.
+/// A variant keeps its source's file name. When the name claims another image
+/// format than the one written, the real format's extension is appended (a PNG
+/// uploaded as `photo.jpg` gives `pixelated-8x8-photo.jpg.png`), so the name never
+/// lies about the bytes and two sources that differ only by their extension
+/// (`photo.jpg`, and a JPEG saved as `photo.png`) never share a variant. A name
+/// with no image extension is kept as it is.
 pub fn variant_key(source_key: &str, shape: GridShape, written: ImageFormat) -> String {
     let (dir, file) = split_key(source_key);
     let file = match file.rsplit_once('.') {
-        Some((stem, extension)) => {
+        Some((_, extension)) => {
             let claims_other = match ImageFormat::from_extension(extension) {
                 Some(claimed) => claimed != written,
                 None => OTHER_IMAGE_EXTENSIONS.contains(&extension.to_ascii_lowercase().as_str()),
             };
             if claims_other {
-                format!("{stem}.{}", written.extension())
+                format!("{file}.{}", written.extension())
             } else {
                 file.to_owned()
             }
@@ -109,11 +112,11 @@ mod tests {
         let shape = GridShape::new(8, 8);
         assert_eq!(
             variant_key("a/b/photo.jpg", shape, ImageFormat::Png),
-            "a/b/pixelated-8x8-photo.png"
+            "a/b/pixelated-8x8-photo.jpg.png"
         );
         assert_eq!(
             variant_key("a/IMG_0001.HEIC", shape, ImageFormat::Jpeg),
-            "a/pixelated-8x8-IMG_0001.jpg"
+            "a/pixelated-8x8-IMG_0001.HEIC.jpg"
         );
         assert_eq!(
             variant_key("a/scan", shape, ImageFormat::Png),
@@ -123,6 +126,30 @@ mod tests {
             variant_key("a/notes.v2", shape, ImageFormat::Png),
             "a/pixelated-8x8-notes.v2"
         );
+    }
+
+    #[test]
+    fn sources_differing_only_by_extension_never_share_a_variant() {
+        let shape = GridShape::new(8, 8);
+        let formats = [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Webp];
+        let names = ["a/dup.jpg", "a/dup.png", "a/dup.webp", "a/dup"];
+        let mut keys = Vec::new();
+        for name in names {
+            for written in formats {
+                keys.push((variant_key(name, shape, written), name));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        for pair in keys.windows(2) {
+            assert!(
+                pair[0].0 != pair[1].0 || pair[0].1 == pair[1].1,
+                "{} and {} share {}",
+                pair[0].1,
+                pair[1].1,
+                pair[0].0
+            );
+        }
     }
 
     #[test]
