@@ -163,7 +163,10 @@ pub async fn start(config: Config) -> Result<Serving, ServeError> {
     ));
     let reconciliation = tokio::spawn(async move {
         if let Err(error) = delivery::reconcile(&pixelator, &queue).await {
-            tracing::error!(error = %error, "reconciliation failed; sources without a manifest wait for the next start");
+            tracing::error!(
+                error = %error,
+                "reconciliation failed; sources without a manifest wait for the next start"
+            );
         }
     });
 

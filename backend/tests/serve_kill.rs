@@ -70,7 +70,11 @@ async fn a_pipeline_killed_mid_batch_processes_every_stored_upload_exactly_once_
         async move {
             let mut stored = Vec::new();
             for _ in 0..MAX_BATCH {
-                let request = serde_json::json!({"file_name": name, "content_type": "image/jpeg", "size": bytes.len()});
+                let request = serde_json::json!({
+                    "file_name": name,
+                    "content_type": "image/jpeg",
+                    "size": bytes.len(),
+                });
                 let Ok(response) = http
                     .post(format!("{web}api/uploads"))
                     .json(&request)

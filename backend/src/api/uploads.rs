@@ -75,7 +75,12 @@ pub(super) async fn create_upload(
         .await
         .map_err(|error| ApiFailure::Presign(error.to_string()))?;
 
-    tracing::info!(key = %key, bytes = request.size, content_type = format.mime_type(), "upload presigned");
+    tracing::info!(
+        key = %key,
+        bytes = request.size,
+        content_type = format.mime_type(),
+        "upload presigned"
+    );
     let headers = presigned
         .headers()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))

@@ -207,8 +207,9 @@ impl Grids {
     }
 }
 
-/// The grids of a JPEG from its DC coefficients alone (see [`pixelator_shared::jpeg_dc`]), or `None` when
-/// the general decoder should read it: a kind of JPEG the DC decoder leaves alone,
+/// The grids of a JPEG from its DC coefficients alone (see
+/// [`pixelator_shared::jpeg_dc`]), or `None` when the general decoder should read
+/// it: a kind of JPEG the DC decoder leaves alone,
 /// damage that the general decoder is the judge of, or an image too small for the
 /// 1/8-scale picture to give the grids faithfully.
 fn decode_jpeg_dc(bytes: &[u8], header: &Header<'_>) -> Result<Option<StoredGrids>, CodecError> {

@@ -894,7 +894,10 @@ fn load_bucket(name: String, dir: PathBuf) -> Result<Bucket, StoreError> {
             };
             let expected = key_file_name(&meta.key);
             if path.file_name().and_then(|n| n.to_str()) != Some(expected.as_str()) {
-                warn!(path = %path.display(), "skipping object file whose name is not its key's hash");
+                warn!(
+                    path = %path.display(),
+                    "skipping object file whose name is not its key's hash"
+                );
                 continue;
             }
             index.insert(meta.key.clone(), meta.summary());
