@@ -24,6 +24,8 @@ pub mod metadata;
 pub mod palette;
 pub mod png_writer;
 pub mod sniff;
+#[cfg(test)]
+mod test_grids;
 pub mod webp_writer;
 
 use std::time::{Duration, Instant};

@@ -402,22 +402,9 @@ impl LsbWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::test_grids::random_grid as grid;
     use pixelator_shared::grid::GridShape;
     use pixelator_shared::render::render_rgba;
-
-    fn grid(columns: u32, rows: u32, seed: u32, alpha: bool) -> Grid {
-        let mut state = seed.wrapping_mul(2_654_435_761) | 1;
-        let cells = (0..columns * rows)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let [r, g, b, a] = state.to_le_bytes();
-                [r, g, b, if alpha { a } else { 255 }]
-            })
-            .collect();
-        Grid::from_cells(GridShape::new(columns, rows), cells).unwrap()
-    }
 
     fn decoded_rgba(bytes: &[u8]) -> Vec<u8> {
         image::load_from_memory_with_format(bytes, image::ImageFormat::Png)

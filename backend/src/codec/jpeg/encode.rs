@@ -956,17 +956,7 @@ mod tests {
     }
 
     fn grid(columns: u32, rows: u32, seed: u32) -> Grid {
-        let mut state = seed.wrapping_mul(2_654_435_761) | 1;
-        let cells = (0..columns * rows)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                let [r, g, b, _] = state.to_le_bytes();
-                [r, g, b, 255]
-            })
-            .collect();
-        Grid::from_cells(GridShape::new(columns, rows), cells).unwrap()
+        crate::codec::test_grids::random_grid(columns, rows, seed, false)
     }
 
     fn psnr(a: &[u8], b: &[u8]) -> f64 {
