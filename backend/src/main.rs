@@ -43,7 +43,10 @@ fn main() -> ExitCode {
     let command = Command::parse();
     let default_level = match command.action {
         Action::Pixelate(_) => "warn",
-        Action::Serve | Action::Worker(_) => "info",
+        // s3s logs every refused request as an error, with its internals; the
+        // embedded store logs refusals itself, one line each.
+        Action::Serve => "info,s3s=off",
+        Action::Worker(_) => "info",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));

@@ -6,7 +6,7 @@ mod pipeline_support;
 
 use std::time::Duration;
 
-use pipeline_support::{SOURCE, TestStore, case_bytes, config_with, put_ticket};
+use pipeline_support::{CapturedLogs, SOURCE, TestStore, case_bytes, config_with, put_ticket};
 use pixelator::config::Config;
 use pixelator::pixelator::event::created_event;
 use pixelator_shared::wire::{ImagePage, ImageStatus, ImageView};
@@ -115,6 +115,45 @@ async fn c23_the_presigned_put_accepts_only_the_signed_type_and_length_in_time()
         events.try_recv().is_err(),
         "an expired upload made an event"
     );
+}
+
+#[tokio::test]
+async fn a_refused_upload_is_logged_once_without_its_signature() {
+    let store = TestStore::start(false).await;
+    let api = store.api(Config::default()).await;
+    let bytes = case_bytes("c23-upload.jpg");
+    let ticket = api
+        .ticket("c23-upload.jpg", "image/jpeg", bytes.len())
+        .await;
+    let logs = CapturedLogs::default();
+    let status = {
+        let _capture = logs.install();
+        api.http
+            .put(&ticket.url)
+            .header("content-type", "image/png")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+
+    assert_eq!(status, 403);
+    let refusals: Vec<_> = logs
+        .all_lines()
+        .into_iter()
+        .filter(|line| line["message"] == "S3 request refused")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    let line = &refusals[0];
+    assert_eq!(
+        (line["level"].as_str(), line["status"].as_u64()),
+        (Some("INFO"), Some(403))
+    );
+    assert_eq!(line["method"], "PUT");
+    let path = line["path"].as_str().unwrap();
+    assert!(path.ends_with("/c23-upload.jpg"), "{path}");
+    assert!(!path.contains('?') && !path.contains("Signature"), "{path}");
 }
 
 #[tokio::test]

@@ -399,6 +399,10 @@ impl hyper::service::Service<http::Request<Incoming>> for Gateway {
         // s3s answers a HEAD with a Range 200; S3 answers 206, as for GET.
         let ranged_head =
             request.method() == Method::HEAD && request.headers().contains_key(header::RANGE);
+        // For the log line of a refused request: the path only, since the query of a
+        // presigned URL holds its signature.
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
         let mut service = self.service.clone();
         Box::pin(async move {
             std::future::poll_fn(|cx| {
@@ -412,8 +416,25 @@ impl hyper::service::Service<http::Request<Incoming>> for Gateway {
             {
                 *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             }
+            log_refusal(&method, &path, response.status(), &ids[0].1);
             Ok(with_ids(response, ids))
         })
+    }
+}
+
+/// One line for a request the store did not carry out: a client's mistake (an
+/// expired link, a signature that does not cover the Content-Type or length sent)
+/// at info, the store's own failure at warn. Answers that are part of normal work
+/// (no such key, not modified, a failed precondition) only at debug. What was wrong
+/// is in the answer's body, which the client gets.
+fn log_refusal(method: &Method, path: &str, status: StatusCode, request_id: &str) {
+    let status_code = status.as_u16();
+    if status.is_server_error() {
+        warn!(%method, path, status = status_code, request_id, "S3 request failed");
+    } else if matches!(status_code, 304 | 404 | 412) {
+        debug!(%method, path, status = status_code, request_id, "S3 request answered");
+    } else if status.is_client_error() {
+        info!(%method, path, status = status_code, request_id, "S3 request refused");
     }
 }
 

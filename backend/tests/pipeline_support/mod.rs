@@ -375,11 +375,18 @@ impl CapturedLogs {
 
     /// The captured lines that report an outcome (the pixelator's own), parsed.
     pub fn lines(&self) -> Vec<Value> {
+        self.all_lines()
+            .into_iter()
+            .filter(|line| line.get("outcome").is_some())
+            .collect()
+    }
+
+    /// Every captured line, parsed.
+    pub fn all_lines(&self) -> Vec<Value> {
         let bytes = self.0.lock().expect("log buffer").clone();
         String::from_utf8_lossy(&bytes)
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|line| line.get("outcome").is_some())
             .collect()
     }
 }
