@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use pipeline_support::{CapturedLogs, SOURCE, TestStore, case_bytes, config_with, put_ticket};
 use pixelator::config::Config;
-use pixelator::pixelator::event::created_event;
 use pixelator_shared::wire::{ImagePage, ImageStatus, ImageView};
 
 fn json_request(api: &pipeline_support::TestApi, body: &str) -> reqwest::RequestBuilder {
@@ -349,21 +348,7 @@ async fn one_image_is_processing_until_its_manifest_then_done_with_working_urls(
     assert_eq!(view.name, "summer trip (1)");
     assert!(view.variants.is_empty());
 
-    let head = store
-        .s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
-    let event = created_event(
-        SOURCE,
-        &key,
-        bytes.len() as u64,
-        head.e_tag().unwrap(),
-        "2025-01-15T10:00:00.000Z",
-    );
+    let event = store.created_event(&key).await;
     store.pixelator().handle(event).await.unwrap();
 
     // The same image by the rest of the path, unencoded but for the spaces.
@@ -422,21 +407,7 @@ async fn a_corrupt_upload_shows_as_failed_with_its_reason() {
     let api = store.api(Config::default()).await;
     let bytes = case_bytes("c08-third-corrupt.png");
     let key = api.upload("broken.png", "image/png", bytes.clone()).await;
-    let head = store
-        .s3
-        .head_object()
-        .bucket(SOURCE)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
-    let event = created_event(
-        SOURCE,
-        &key,
-        bytes.len() as u64,
-        head.e_tag().unwrap(),
-        "2025-01-15T10:00:00.000Z",
-    );
+    let event = store.created_event(&key).await;
     store.pixelator().handle(event).await.unwrap();
 
     let (_, body) = api.get_json("/api/images").await;

@@ -170,6 +170,27 @@ impl TestStore {
         let key = pixelator_shared::layout::manifest_key(source_key);
         serde_json::from_slice(&self.get(PROCESSED, &key).await).expect("manifest JSON")
     }
+
+    /// The ObjectCreated:Put event S3 would send for `key` of the source bucket as it
+    /// is stored now (its size and ETag).
+    pub async fn created_event(&self, key: &str) -> Value {
+        let head = self
+            .s3
+            .head_object()
+            .bucket(SOURCE)
+            .key(key)
+            .send()
+            .await
+            .expect("HEAD of the source");
+        let size = head.content_length().expect("a stored size");
+        pixelator::pixelator::event::created_event(
+            SOURCE,
+            key,
+            u64::try_from(size).expect("a size is never negative"),
+            head.e_tag().expect("an ETag"),
+            "2025-01-15T10:00:00.000Z",
+        )
+    }
 }
 
 /// The API of a test, served on a loopback port.
